@@ -1,0 +1,16 @@
+"""The ``gridmend`` command line: one sub-command group per room."""
+
+from __future__ import annotations
+
+import typer
+
+from gridmend.api.cli import demo, grid
+
+app = typer.Typer(
+    name="gridmend",
+    help="Outage-aware repair dispatch engine with GIS for electric distribution utilities.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(grid.app, name="grid")
+app.command("demo")(demo.demo)
