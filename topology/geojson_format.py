@@ -84,9 +84,7 @@ def grid_from_geojson(document: dict[str, Any], name: str = "grid") -> Grid:
         try:
             kind = parse_kind(str(props.get("kind", "")))
         except ValueError:
-            builder.problems.append(
-                f"{element_id}: unknown element kind {props.get('kind')!r}"
-            )
+            builder.problems.append(f"{element_id}: unknown element kind {props.get('kind')!r}")
             continue
         parsed.append((element_id, kind, props, feature.get("geometry")))
 
@@ -249,7 +247,9 @@ def grid_to_geojson(grid: Grid) -> dict[str, Any]:
             props["name"] = grid.names[i]
         for key, value in grid.attributes.get(i, {}).items():
             props.setdefault(key, value)
-        features.append({"type": "Feature", "id": element_id, "geometry": geometry, "properties": props})
+        features.append(
+            {"type": "Feature", "id": element_id, "geometry": geometry, "properties": props}
+        )
     return {
         "type": "FeatureCollection",
         "gridmend": {"format": FORMAT_NAME, "version": FORMAT_VERSION, "name": grid.name},

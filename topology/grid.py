@@ -144,6 +144,9 @@ class GridBuilder:
     def has_element(self, element_id: str) -> bool:
         return element_id in self._index
 
+    def index_of(self, element_id: str) -> int | None:
+        return self._index.get(element_id)
+
     def bus_location(self, bus_id: str) -> tuple[float, float]:
         i = self._bus_index[bus_id]
         return self._bus_lon[i], self._bus_lat[i]

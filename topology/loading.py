@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from gridmend.fixtures import fixture_path, fixture_names
+from gridmend.fixtures import fixture_names, fixture_path
 from gridmend.topology.grid import Grid, GridValidationError
 
 

@@ -118,9 +118,7 @@ class Topology:
         ).astype(np.int64)
         weights = np.concatenate([cost, cost, np.ones(2 * len(sources))])
         graph = sparse.coo_matrix((weights, (rows, cols)), shape=(n_vertices, n_vertices)).tocsr()
-        dist, pred = csgraph.dijkstra(
-            graph, directed=False, indices=root, return_predecessors=True
-        )
+        dist, pred = csgraph.dijkstra(graph, directed=False, indices=root, return_predecessors=True)
         pred = pred.astype(np.int64)
         reached = np.isfinite(dist)
 
@@ -171,7 +169,9 @@ class Topology:
         names = [grid.element_ids[v - n_bus] for v in cycle if n_bus <= v < n_bus + len(grid)]
         names.append(grid.element_ids[element])
         shown = ", ".join(dict.fromkeys(names))
-        return f"{grid.element_ids[element]}: closes a loop in the radially operated network ({shown})"
+        return (
+            f"{grid.element_ids[element]}: closes a loop in the radially operated network ({shown})"
+        )
 
     def _build_hierarchy(self, pred: np.ndarray, n_bus: int, root: int) -> None:
         grid = self.grid

@@ -51,7 +51,9 @@ def read_pandapower_json(path: str | Path, name: str | None = None) -> Grid:
     try:
         net = pp.from_json(str(path))
     except Exception as err:  # pandapower raises many kinds on a broken file
-        raise GridValidationError([f"not a readable pandapower JSON file: {err}"], str(path))
+        raise GridValidationError(
+            [f"not a readable pandapower JSON file: {err}"], str(path)
+        ) from err
     return grid_from_pandapower(net, name=name or path.stem)
 
 
@@ -99,22 +101,40 @@ def grid_from_pandapower(net: Any, name: str = "pandapower", prefix: str = "") -
     return builder.build()
 
 
-def add_pandapower(builder: GridBuilder, net: Any, prefix: str = "") -> dict[str, Any]:
-    """Add a net's elements to ``builder``; returns lookups the fixture builder needs."""
+def add_pandapower(
+    builder: GridBuilder,
+    net: Any,
+    prefix: str = "",
+    *,
+    bus_alias: dict[int, str] | None = None,
+    skip_buses: set[int] | None = None,
+    skip_trafos: set[int] | None = None,
+    skip_loads: set[int] | None = None,
+    with_sources: bool = True,
+) -> dict[str, Any]:
+    """Add a net's elements to ``builder`` (merging nets: alias buses, skip elements)."""
     p = prefix
+    alias = bus_alias or {}
+    skip_buses = (skip_buses or set()) | set(alias)
     coords = _bus_coordinates(net)
     vn_kv = {int(i): float(v) for i, v in net.bus["vn_kv"].items()}
     buses = _in_service(net.bus)
     for b in buses.index:
+        if int(b) in skip_buses:
+            continue
         lon, lat = coords.get(int(b), (None, None))
         builder.add_bus(f"{p}bus/{b}", lon, lat)
 
+    def bus_ref(b: int) -> str:
+        return alias.get(b, f"{p}bus/{b}")
+
     lines = _in_service(net.line)
-    trafos = _in_service(net.trafo)
-    ext_grids = _in_service(net.ext_grid)
+    all_trafos = _in_service(net.trafo)
+    trafos = all_trafos[~all_trafos.index.isin(sorted(skip_trafos or ()))]
+    ext_grids = _in_service(net.ext_grid) if with_sources else net.ext_grid.iloc[0:0]
     switches = net.switch if len(net.switch) else net.switch.iloc[0:0]
 
-    distribution = trafos[trafos["vn_lv_kv"] < LV_KV]
+    distribution = all_trafos[all_trafos["vn_lv_kv"] < LV_KV]
     power = trafos[trafos["vn_lv_kv"] >= LV_KV]
     lv_boards = {int(b) for b in distribution["lv_bus"]}
     feeder_bays = {int(b) for b in power["lv_bus"]} | {
@@ -147,7 +167,7 @@ def add_pandapower(builder: GridBuilder, net: Any, prefix: str = "") -> dict[str
     def terminal(bus: int, table: str, index: int) -> str:
         """Bus id the element end attaches to, inserting its devices in series."""
         devices = end_devices.get((bus, table, index))
-        here = f"{p}bus/{bus}"
+        here = bus_ref(bus)
         if not devices:
             return here
         lon, lat = builder.bus_location(here) if builder.has_bus(here) else (None, None)
@@ -174,7 +194,13 @@ def add_pandapower(builder: GridBuilder, net: Any, prefix: str = "") -> dict[str
     for sid, kind, bus, other, closed in bus_bus:
         lon, lat = coords.get(bus, (None, None))
         builder.add_branch(
-            sid, kind, f"{p}bus/{bus}", f"{p}bus/{other}", normally_open=not closed, lon=lon, lat=lat
+            sid,
+            kind,
+            f"{p}bus/{bus}",
+            f"{p}bus/{other}",
+            normally_open=not closed,
+            lon=lon,
+            lat=lat,
         )
     for t in trafos.itertuples():
         kind = Kind.TRANSFORMER if float(t.vn_lv_kv) < LV_KV else Kind.POWER_TRANSFORMER
@@ -192,16 +218,18 @@ def add_pandapower(builder: GridBuilder, net: Any, prefix: str = "") -> dict[str
     for g in ext_grids.itertuples():
         builder.add_source(
             f"{p}ext_grid/{g.Index}",
-            f"{p}bus/{g.bus}",
+            bus_ref(int(g.bus)),
             name=str(g.name) if isinstance(g.name, str) else None,
         )
     stations: dict[int, str] = {}
-    for load in _in_service(net.load).itertuples():
+    loads = _in_service(net.load)
+    loads = loads[~loads.index.isin(sorted(skip_loads or ()))]
+    for load in loads.itertuples():
         bus = int(load.bus)
         load_id = f"{p}load/{load.Index}"
         label = f"{getattr(load, 'type', '') or ''} {load.name or ''}".lower()
         customer_class = CustomerClass.RESIDENTIAL
-        bus_id = f"{p}bus/{bus}"
+        bus_id = bus_ref(bus)
         if vn_kv[bus] >= LV_KV:
             if "station" in label or "lv load" in label:
                 lon, lat = coords.get(bus, (None, None))
