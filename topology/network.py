@@ -453,12 +453,10 @@ class Topology:
         if bool(self.closed[e]) == close:
             empty = np.empty(0, dtype=np.int64)
             return SwitchResult(element_id, close, empty, empty, False)
-        before = self.energised_meters()
         n_bus = len(self.grid.bus_ids)
         vertex = n_bus + e
         a, b = int(self.grid.terminal_a[e]), int(self.grid.terminal_b[e])
         feeds_own_subtree = self._pred[a] == vertex or self._pred[b] == vertex
-        retraced = False
         if close and not feeds_own_subtree:
             # A tie: its far side belongs to another branch of the hierarchy.
             if self._bus_energised(a) and self._bus_energised(b):
@@ -466,6 +464,7 @@ class Topology:
                     f"closing {element_id} would parallel two live parts of the grid "
                     "(open a device on one side first)"
                 )
+            before = self.energised_meters()
             self.closed[e] = True
             try:
                 self._retrace()
@@ -473,19 +472,27 @@ class Topology:
                 self.closed[e] = False
                 self._retrace()
                 raise SwitchingRefused(f"closing {element_id} is refused: {err}") from err
-            retraced = True
-        else:
-            self.closed[e] = close
-            lo, hi = self._tin[e], self._tout[e]
-            self._refresh_energised(self._node_order[lo:hi])
-            self.version += 1
-        after = self.energised_meters()
+            after = self.energised_meters()
+            return SwitchResult(
+                element=element_id,
+                closed=close,
+                deenergised=np.flatnonzero(before & ~after),
+                energised=np.flatnonzero(after & ~before),
+                retraced=True,
+            )
+        # A device that feeds its own subtree: only that subtree changes.
+        below = self.meters_below(e)
+        was = self._node_energised[self.meter_node[below]]
+        self.closed[e] = close
+        self._refresh_energised(self._node_order[self._tin[e] : self._tout[e]])
+        self.version += 1
+        now = self._node_energised[self.meter_node[below]]
         return SwitchResult(
             element=element_id,
             closed=close,
-            deenergised=np.flatnonzero(before & ~after),
-            energised=np.flatnonzero(after & ~before),
-            retraced=retraced,
+            deenergised=np.sort(below[was & ~now]),
+            energised=np.sort(below[now & ~was]),
+            retraced=False,
         )
 
     def _bus_energised(self, bus: int) -> bool:
