@@ -24,7 +24,7 @@ import shapely
 from gridmend.geo.road_graph import RoadGraph, build_road_graph, truck_speed_kmh
 
 #: Bump when the prepared-graph format or the speed rules change: old caches are ignored.
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4
 
 #: OSM highway classes a utility truck may drive on.
 DRIVABLE_HIGHWAYS: frozenset[str] = frozenset(

@@ -233,6 +233,35 @@ class RoadGraph:
     def highway_of(self, e: int) -> str:
         return str(self.highway_classes[self.highway[e]])
 
+    def summary(self) -> dict[str, object]:
+        """Figures a planner checks before trusting ETAs: size, one-ways, speeds, closures."""
+        km = float(self.length_m.astype(np.float64).sum()) / 1000.0
+        n_total = self.source_info.get("nodes_before_scc")
+        speeds = self.speed_kmh.astype(np.float64)
+        by_class = {
+            str(c): round(float(self.length_m[self.highway == i].sum()) / 1000.0, 2)
+            for i, c in enumerate(self.highway_classes)
+        }
+        return {
+            "name": self.name,
+            "nodes": self.n_nodes,
+            "edges": self.n_edges,
+            "km_directed": round(km, 2),
+            "one_way_share": round(float(self.oneway.mean()) if self.n_edges else 0.0, 4),
+            "speed_kmh": {
+                "min": round(float(speeds.min()), 1),
+                "mean": round(float(np.average(speeds, weights=self.length_m)), 1),
+                "max": round(float(speeds.max()), 1),
+            },
+            "km_by_class": by_class,
+            "scc_share": round(self.n_nodes / n_total, 4) if n_total else None,
+            "closed_edges": int(self.closed.sum()),
+            "version": self.version,
+            "cache_hit": self.source_info.get("cache_hit"),
+            "load_seconds": round(float(self.source_info.get("load_seconds", 0.0)), 4),
+            "source": self.source_info.get("path"),
+        }
+
     # -- persistence -------------------------------------------------------------------
     _ARRAYS = (
         "node_lon",
@@ -258,12 +287,16 @@ class RoadGraph:
         """Everything needed to rebuild the graph (closures are not persisted)."""
         out = {k: getattr(self, k) for k in self._ARRAYS}
         out["name"] = np.array(self.name)
+        out["nodes_before_scc"] = np.array(int(self.source_info.get("nodes_before_scc", -1)))
         return out
 
     @classmethod
     def from_arrays(cls, arrays, source_info: dict[str, object] | None = None) -> RoadGraph:
         kw = {k: np.asarray(arrays[k]) for k in cls._ARRAYS}
-        return cls(name=str(arrays["name"]), source_info=dict(source_info or {}), **kw)
+        info = dict(source_info or {})
+        if "nodes_before_scc" in arrays and int(arrays["nodes_before_scc"]) >= 0:
+            info["nodes_before_scc"] = int(arrays["nodes_before_scc"])
+        return cls(name=str(arrays["name"]), source_info=info, **kw)
 
 
 def build_road_graph(
@@ -369,7 +402,7 @@ def build_road_graph(
         geom_offsets=new_offsets,
         geom_lon=geom_lon[gather],
         geom_lat=geom_lat[gather],
-        source_info=dict(source_info or {}),
+        source_info={**(source_info or {}), "nodes_before_scc": n},
     )
 
 
