@@ -203,6 +203,10 @@ class Topology:
         self._meter_node_vertex = nearest[meter_bus]
         self.meter_node = np.full(n, -1, dtype=np.int64)
         self.meter_node[self.meters] = self._meter_node_vertex - n_bus
+        # Every element → the hierarchy element at or above it (a line → the device feeding it).
+        above = nearest[np.arange(n_bus, n_bus + n)]
+        self._element_node = np.where(above == root, -1, above - n_bus)
+        self._element_node[self.meters] = self.meter_node[self.meters]
 
         # Euler tour of the node tree (iterative DFS; the node tree is small).
         children: dict[int, list[int]] = {}
@@ -346,6 +350,15 @@ class Topology:
     def source_of(self, element: int) -> int:
         node = element if self._is_hierarchy[element] else int(self.meter_node[element])
         return int(self._node_source[node])
+
+    def node_above(self, element: int) -> int:
+        """The device, transformer or source at or above any element (a line → its feeding
+        device): the device that operates when that element fails."""
+        return int(self._element_node[element])
+
+    def nodes_above(self, elements: np.ndarray) -> np.ndarray:
+        """Vectorised :meth:`node_above`."""
+        return self._element_node[np.asarray(elements, dtype=np.int64)]
 
     def node_parent(self, node: int) -> int:
         return int(self._node_parent[node])

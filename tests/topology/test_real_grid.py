@@ -159,3 +159,24 @@ def test_critical_customers_are_known_below_their_feeder(oberrhein: Topology):
     hospital = next(m for m in oberrhein.meters.tolist() if grid.class_of(m) == "hospital")
     feeder = oberrhein.feeder_of(hospital)
     assert hospital in set(oberrhein.critical_below(feeder).tolist())
+
+
+def test_a_failed_line_section_is_cleared_by_the_device_feeding_it(oberrhein):
+    grid = oberrhein.grid
+    meter = oberrhein.meter_index("schutterwald/load/17")
+    fuse = oberrhein.meter_devices(meter)[0]
+    # The service cable at the customer's bus is cleared by the customer's nearest device.
+    bus = int(grid.terminal_a[meter])
+    cable = next(
+        i
+        for i in grid.indices_of(Kind.LINE).tolist()
+        if bus in (int(grid.terminal_a[i]), int(grid.terminal_b[i]))
+    )
+    assert oberrhein.node_above(cable) == oberrhein.meter_node[meter]
+    assert oberrhein.is_below(oberrhein.node_above(cable), fuse)
+    # An MV line out on the feeder is cleared by a device at or above the feeder breaker.
+    mv_line = oberrhein.element_index("oberrhein/line/62")
+    head = oberrhein.node_above(mv_line)
+    assert oberrhein.is_below(head, oberrhein.element_index("oberrhein/switch/99"))
+    # A device clears itself.
+    assert oberrhein.node_above(fuse) == fuse
