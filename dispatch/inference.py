@@ -1,0 +1,709 @@
+"""Trouble-call analysis: reports in, one fault per operated device out, an answer at once.
+
+:class:`OutageEngine` is pure and in memory. Each report costs O(length of its meter's
+device chain) dict work:
+
+- every *candidate* (transformer or protective device) keeps counters: meters out directly
+  below it (all / not "only me" / AMI last gasp) and downstream candidates predicted out;
+- a candidate is *predicted out* by its kind's :class:`RollUpRule`, by a SCADA trip, or by
+  last gasps; a change ripples up the chain only while predictions change;
+- a *fault* is a predicted candidate with no predicted ancestor (a root). A new root absorbs
+  the faults and stray reports below it; the oldest absorbed fault keeps its id;
+- restore evidence (AMI restore, "power is back") proves a meter's whole chain live: the
+  fault above it is restored, presumed-restored calls are cleared, and meters that sent a
+  last gasp but no restore within a grace period come back as a nested outage;
+- a lone caller whose transformer area stays quiet is re-judged customer-side, and a
+  customer-side caller is promoted into a fault when neighbours report too.
+
+Answers that change later (promotion, demotion) are appended to :attr:`OutageEngine.updates`
+so the shell can notify the caller.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import shapely
+
+from gridmend.dispatch.answers import Answer, AnswerKind, customer_side, rejected
+from gridmend.dispatch.planned_outages import PlannedOutage, PlannedOutageBook
+from gridmend.dispatch.reports import Channel, Report, Scope
+from gridmend.dispatch.resolution import Resolution, Resolver
+from gridmend.dispatch.rules import InferenceSettings
+from gridmend.topology.elements import PROTECTIVE_KINDS, Kind
+from gridmend.topology.grid import KIND_INDEX
+from gridmend.topology.network import Topology
+
+_CANDIDATE_KINDS = PROTECTIVE_KINDS | {Kind.TRANSFORMER}
+
+
+class FaultStatus:
+    OPEN = "open"
+    RESTORED = "restored"
+    MERGED = "merged"  # absorbed into another fault (see merged_into)
+    CUSTOMER_SIDE = "customer_side"  # withdrawn: the lone caller's own installation
+    WITHDRAWN = "withdrawn"  # evidence fell below every rule
+
+    ACTIVE = frozenset({OPEN, RESTORED})
+
+
+@dataclass(eq=False)
+class Fault:
+    """A suspected failed device and everything known about its outage."""
+
+    fault_id: str
+    device: int  # element index of the suspected device
+    first_report_time: float
+    status: str = FaultStatus.OPEN
+    meters: set[int] = field(default_factory=set)  # reporting meters (≥ 0) and area keys (< 0)
+    report_ids: list[str] = field(default_factory=list)
+    confidence: float = 0.0
+    eta: float | None = None  # filled by dispatch
+    merged_into: str | None = None
+    restored_time: float | None = None
+
+    @property
+    def is_work_order(self) -> bool:
+        """Faults a crew has to visit (open or already restored), not merged or withdrawn."""
+        return self.status in FaultStatus.ACTIVE
+
+
+@dataclass(slots=True)
+class _Out:
+    """A meter (or an ambiguous transformer-area fix) currently reported without supply."""
+
+    leaf: int
+    strong: bool  # not only "only me"
+    gasped: bool
+    first_time: float
+    scope: Scope | None
+    report_ids: list[str]
+
+
+class OutageEngine:
+    """Incremental trouble-call analysis over one topology (see module docstring)."""
+
+    def __init__(
+        self,
+        topology: Topology,
+        settings: InferenceSettings | None = None,
+        resolver: Resolver | None = None,
+    ) -> None:
+        self.topology = topology
+        self.settings = settings or InferenceSettings()
+        self.resolver = resolver or Resolver(topology, self.settings.gps_radius_m)
+        self.planned = PlannedOutageBook(topology)
+        grid = topology.grid
+        self._ids = grid.element_ids
+        self._build_candidates()
+        # Dynamic state.
+        self.answers: dict[str, Answer] = {}
+        self.updates: list[Answer] = []
+        self.faults: dict[str, Fault] = {}
+        self._out: dict[int, _Out] = {}
+        self._n_out: dict[int, int] = {}
+        self._n_strong: dict[int, int] = {}
+        self._n_gasp: dict[int, int] = {}
+        self._child_out: dict[int, int] = {}
+        self._scada: set[int] = set()
+        self._pred: set[int] = set()
+        self._root_fault: dict[int, Fault] = {}
+        self._roots_below: dict[int, set[int]] = {}
+        self._stray_below: dict[int, set[int]] = {}
+        self._dormant: dict[int, Fault] = {}
+        self._restored_at: dict[int, float] = {}
+        self._timers: list[tuple[float, int, str, object]] = []
+        self._seq = 0
+        self._next_fault = 1
+        self.clock = -math.inf
+
+    # ------------------------------------------------------------------ static
+    def _build_candidates(self) -> None:
+        """Nearest candidate above every hierarchy node; candidate parents, sizes, rules."""
+        t = self.topology
+        kind = t.grid.kind
+        codes = np.array(sorted(KIND_INDEX[k] for k in _CANDIDATE_KINDS), dtype=np.int8)
+        is_cand = np.isin(kind, codes)
+        parent = t._node_parent
+        up = np.full(len(kind), -1, dtype=np.int64)
+        order = t._node_order.tolist()
+        parent_list = parent[t._node_order].tolist()
+        cand_list = is_cand[t._node_order].tolist()
+        up_py: dict[int, int] = {}
+        for node, p, c in zip(order, parent_list, cand_list, strict=True):
+            up_py[node] = node if c else (up_py.get(p, -1) if p >= 0 else -1)
+        for node, value in up_py.items():
+            up[node] = value
+        meters = t.meters
+        self._leaf_of = np.full(len(kind), -1, dtype=np.int64)
+        self._leaf_of[meters] = up[t.meter_node[meters]]
+        candidates = np.flatnonzero(is_cand)
+        cand_parent_node = parent[candidates]
+        cand_parent = np.where(cand_parent_node >= 0, up[np.maximum(cand_parent_node, 0)], -1)
+        self._parent: dict[int, int] = dict(
+            zip(candidates.tolist(), cand_parent.tolist(), strict=True)
+        )
+        leaves = self._leaf_of[meters]
+        direct = np.bincount(leaves[leaves >= 0], minlength=len(kind))
+        kids = np.bincount(cand_parent[cand_parent >= 0], minlength=len(kind))
+        self._direct: dict[int, int] = dict(
+            zip(candidates.tolist(), direct[candidates].tolist(), strict=True)
+        )
+        self._children: dict[int, int] = dict(
+            zip(candidates.tolist(), kids[candidates].tolist(), strict=True)
+        )
+        rules = {KIND_INDEX[k]: self.settings.rule(k) for k in _CANDIDATE_KINDS}
+        self._rule = {c: rules[k] for c, k in zip(candidates.tolist(), kind[candidates].tolist())}
+        self._chains: dict[int, tuple[int, ...]] = {}
+
+    def chain(self, candidate: int) -> tuple[int, ...]:
+        """Candidates from ``candidate`` up, nearest first (cached)."""
+        cached = self._chains.get(candidate)
+        if cached is None:
+            p = self._parent[candidate]
+            cached = (candidate,) if p < 0 else (candidate, *self.chain(p))
+            self._chains[candidate] = cached
+        return cached
+
+    # ------------------------------------------------------------------ public API
+    def announce_planned(self, outage: PlannedOutage) -> int:
+        """Announce a planned outage; returns customers covered."""
+        return self.planned.announce(outage)
+
+    def ingest(self, report: Report, resolution: Resolution | None = None) -> Answer:
+        """Take one report and answer it at once. The same report id twice is one report."""
+        known = self.answers.get(report.report_id)
+        if known is not None:
+            return known
+        if report.time > self.clock:
+            self.advance(report.time)
+        if resolution is None:
+            resolution = self.resolver.resolve(report)
+        answer = self._answer(report, resolution)
+        self.answers[report.report_id] = answer
+        return answer
+
+    def ingest_many(self, reports: list[Report]) -> list[Answer]:
+        """Resolve a batch vectorised, then ingest in time order; answers in input order."""
+        resolutions = self.resolver.resolve_many(reports)
+        order = sorted(range(len(reports)), key=lambda k: reports[k].time)
+        answers: list[Answer | None] = [None] * len(reports)
+        for k in order:
+            answers[k] = self.ingest(reports[k], resolutions[k])
+        return answers  # type: ignore[return-value]
+
+    def advance(self, now: float) -> None:
+        """Move the clock; runs re-judgements that fall due (lone callers, nested outages)."""
+        timers = self._timers
+        while timers and timers[0][0] <= now:
+            when, _, what, payload = heapq.heappop(timers)
+            self.clock = max(self.clock, when)
+            if what == "lone":
+                self._judge_lone_caller(*payload)  # type: ignore[misc]
+            elif what == "redark":
+                self._redark(*payload)  # type: ignore[misc]
+        self.clock = max(self.clock, now)
+
+    def flush(self) -> None:
+        """End of a replay: run every pending re-judgement as if no more reports came."""
+        self.advance(math.inf)
+
+    def active_faults(self) -> list[Fault]:
+        """Work orders: open or restored faults, oldest first."""
+        faults = [f for f in self.faults.values() if f.is_work_order]
+        for f in faults:
+            f.confidence = self.confidence(f)
+        return sorted(faults, key=lambda f: f.first_report_time)
+
+    def fault_of_meter(self, meter_id: str) -> Fault | None:
+        """The open fault a meter is currently counted in, if any."""
+        m = self.topology.grid.index.get(meter_id)
+        if m is None or m not in self._out:
+            return None
+        top = self._top_predicted(self._out[m].leaf)
+        return None if top < 0 else self._root_fault.get(top)
+
+    # ------------------------------------------------------------------ fault facts
+    def confidence(self, fault: Fault) -> float:
+        """Evidence strength: SCADA ≈ certain; else grows with independent evidence units."""
+        c = fault.device
+        if c in self._scada:
+            return 0.99
+        units = self._child_out.get(c, 0) + self._eff_meters(c)
+        gasps = sum(1 for m in fault.meters if m in self._out and self._out[m].gasped)
+        evidence = units + 2 * min(gasps, 3) + (1 if len(fault.meters) > 1 else 0)
+        return round(min(0.98, 1.0 - 0.5 ** max(evidence, 1)), 3)
+
+    def affected_meters(self, fault: Fault) -> np.ndarray:
+        """Every meter below the suspected device (element indices)."""
+        return self.topology.meters_below(fault.device)
+
+    def customer_count(self, fault: Fault) -> int:
+        return self.topology.customers_below(fault.device)
+
+    def critical_customers(self, fault: Fault) -> list[str]:
+        return [self._ids[m] for m in self.topology.critical_below(fault.device).tolist()]
+
+    def outage_area(self, fault: Fault, ratio: float = 0.3) -> shapely.Geometry:
+        """Concave hull (lon/lat) of the affected meters: the map's outage polygon."""
+        meters = self.affected_meters(fault)
+        grid = self.topology.grid
+        points = shapely.multipoints(np.column_stack([grid.lon[meters], grid.lat[meters]]))
+        return shapely.concave_hull(points, ratio=ratio)
+
+    def fault_summary(self, fault: Fault) -> dict[str, object]:
+        """JSON-ready description of one fault (ids as the grid importer names them)."""
+        affected = self.affected_meters(fault)
+        return {
+            "fault_id": fault.fault_id,
+            "device_id": self._ids[fault.device],
+            "device_kind": self.topology.kind(fault.device).value,
+            "status": fault.status,
+            "confidence": self.confidence(fault),
+            "first_report_time": fault.first_report_time,
+            "restored_time": fault.restored_time,
+            "customers": len(affected),
+            "critical_customers": self.critical_customers(fault),
+            "meters": [self._ids[m] for m in affected.tolist()],
+            "reporting_meters": sorted(self._ids[m] for m in fault.meters if m >= 0),
+            "report_ids": list(fault.report_ids),
+            "eta": fault.eta,
+        }
+
+    # ------------------------------------------------------------------ answering
+    def _answer(self, report: Report, res: Resolution) -> Answer:
+        rid = report.report_id
+        if res.rejected:
+            return rejected(rid, res.reason or "unresolved")
+        if res.device >= 0:
+            return self._device_report(report, res.device)
+        if res.meter >= 0:
+            key, leaf = res.meter, int(self._leaf_of[res.meter])
+            if leaf < 0:
+                return rejected(rid, f"meter {self._ids[key]} has no transformer or device above")
+        else:
+            leaf = int(self._leaf_of[res.nearest]) if res.nearest >= 0 else -1
+            if leaf < 0:
+                leaf = self._up_candidate(res.area)
+            key = -(leaf + 2)  # one pseudo-meter per ambiguous fix location
+        chain = self.chain(leaf)
+        if self.planned.outages:
+            planned = self.planned.covering(key, chain, report.time)
+            if planned is not None:
+                return Answer(
+                    AnswerKind.PLANNED_OUTAGE,
+                    rid,
+                    window=(planned.start, planned.end),
+                    planned_id=planned.planned_id,
+                    reason=planned.reason or None,
+                    meter_id=self._ids[key] if key >= 0 else None,
+                )
+        if report.says_power_back:
+            return self._power_back(report, key, chain)
+        return self._power_out(report, key, leaf, chain)
+
+    def _up_candidate(self, node: int) -> int:
+        for c in self.topology.chain(node):
+            if c in self._parent:
+                return c
+        return -1
+
+    def _answer_for(self, report: Report, key: int, before: set[str]) -> Answer:
+        rid = report.report_id
+        meter_id = self._ids[key] if key >= 0 else None
+        state = self._out[key]
+        top = self._top_predicted(state.leaf)
+        if top < 0:
+            return customer_side(rid, meter_id)
+        fault = self._root_fault[top]
+        kind = AnswerKind.MERGED if fault.fault_id in before else AnswerKind.NEW_FAULT
+        return Answer(kind, rid, fault.fault_id, fault.status, fault.eta, meter_id=meter_id)
+
+    def _power_out(self, report: Report, key: int, leaf: int, chain: tuple[int, ...]) -> Answer:
+        before = set(self.faults)
+        channel = report.channel
+        gasp = channel == Channel.AMI_LAST_GASP
+        strong = gasp or report.scope != Scope.ONLY_ME
+        state = self._out.get(key)
+        if state is not None:
+            state.report_ids.append(report.report_id)
+            top = self._top_predicted(leaf)
+            if top >= 0:
+                self._root_fault[top].report_ids.append(report.report_id)
+            changed = False
+            if strong and not state.strong:
+                state.strong = True
+                self._n_strong[leaf] = self._n_strong.get(leaf, 0) + 1
+                changed = True
+            if gasp and not state.gasped:
+                state.gasped = True
+                self._n_gasp[leaf] = self._n_gasp.get(leaf, 0) + 1
+                changed = True
+            if changed:
+                self._reevaluate(leaf)
+            return self._answer_for(report, key, before)
+        state = _Out(leaf, strong, gasp, report.time, report.scope, [report.report_id])
+        self._add_out(key, state)
+        answer = self._answer_for(report, key, before)
+        if (
+            answer.kind == AnswerKind.NEW_FAULT
+            and not gasp
+            and channel != Channel.CREW
+            and self._n_out.get(leaf, 0) == 1
+        ):
+            self._schedule(report.time + self.settings.lone_caller_window_s, "lone", (key, leaf))
+        return answer
+
+    def _device_report(self, report: Report, device: int) -> Answer:
+        """A SCADA trip (or a crew finding) settles a device at once."""
+        before = set(self.faults)
+        node = device if device in self._parent else self._up_candidate(device)
+        if node < 0:
+            return rejected(report.report_id, f"{self._ids[device]} protects nothing")
+        if report.says_power_back or "close" in report.text.lower():
+            self._scada.discard(node)
+            self._reevaluate(node)
+            return Answer(AnswerKind.RESTORED, report.report_id)
+        self._scada.add(node)
+        self._reevaluate(node)
+        top = self._top_predicted(node)
+        fault = self._root_fault[top]
+        fault.report_ids.append(report.report_id)
+        kind = AnswerKind.MERGED if fault.fault_id in before else AnswerKind.NEW_FAULT
+        return Answer(kind, report.report_id, fault.fault_id, fault.status, fault.eta)
+
+    def _power_back(self, report: Report, key: int, chain: tuple[int, ...]) -> Answer:
+        """Supply is back at this meter: its whole chain is live."""
+        self._restored_at[key] = report.time
+        top = -1
+        for c in chain:
+            if c in self._pred:
+                top = c
+        fault_id = None
+        if top >= 0:
+            fault = self._root_fault[top]
+            fault_id = fault.fault_id
+            self._restore_fault(fault, top, report.time)
+        elif key in self._out:
+            self._remove_out(key)
+        return Answer(AnswerKind.RESTORED, report.report_id, fault_id, meter_id=self._meter_id(key))
+
+    def _meter_id(self, key: int) -> str | None:
+        return self._ids[key] if key >= 0 else None
+
+    # ------------------------------------------------------------------ counters
+    def _eff_meters(self, c: int) -> int:
+        n = self._n_out.get(c, 0)
+        return n if n >= 2 else self._n_strong.get(c, 0)
+
+    def _rule_says_out(self, c: int) -> bool:
+        if c in self._scada:
+            return True
+        rule = self._rule[c]
+        if rule.last_gasp_count and self._n_gasp.get(c, 0) >= rule.last_gasp_count:
+            return True
+        eff = self._eff_meters(c)
+        if eff and rule.meters_out(eff, max(self._direct[c], 1)):
+            return True
+        kids = self._child_out.get(c, 0)
+        return bool(kids) and rule.children_out(kids, self._children[c])
+
+    def _reevaluate(self, c: int) -> None:
+        """Recompute predictions from ``c`` upwards while they change."""
+        while c >= 0:
+            now = self._rule_says_out(c)
+            if now == (c in self._pred):
+                return
+            parent = self._parent[c]
+            if now:
+                self._pred.add(c)
+                if parent >= 0:
+                    self._child_out[parent] = self._child_out.get(parent, 0) + 1
+                self._became_predicted(c)
+            else:
+                self._pred.discard(c)
+                if parent >= 0:
+                    self._child_out[parent] -= 1
+                self._became_unpredicted(c)
+            c = parent
+
+    def _add_out(self, key: int, state: _Out) -> None:
+        leaf = state.leaf
+        self._out[key] = state
+        self._n_out[leaf] = self._n_out.get(leaf, 0) + 1
+        if state.strong:
+            self._n_strong[leaf] = self._n_strong.get(leaf, 0) + 1
+        if state.gasped:
+            self._n_gasp[leaf] = self._n_gasp.get(leaf, 0) + 1
+        top = self._top_predicted(leaf)
+        if top >= 0:
+            fault = self._root_fault[top]
+            fault.meters.add(key)
+            fault.report_ids.extend(state.report_ids)
+        else:
+            for c in self.chain(leaf):
+                self._stray_below.setdefault(c, set()).add(key)
+        self._reevaluate(leaf)
+
+    def _remove_out(self, key: int, reevaluate: bool = True) -> _Out:
+        state = self._out.pop(key)
+        leaf = state.leaf
+        self._n_out[leaf] -= 1
+        if state.strong:
+            self._n_strong[leaf] -= 1
+        if state.gasped:
+            self._n_gasp[leaf] -= 1
+        for c in self.chain(leaf):
+            stray = self._stray_below.get(c)
+            if stray is not None:
+                stray.discard(key)
+        top = self._top_predicted(leaf)
+        if top >= 0:
+            self._root_fault[top].meters.discard(key)
+        if reevaluate:
+            self._reevaluate(leaf)
+        return state
+
+    def _top_predicted(self, leaf: int) -> int:
+        top = -1
+        pred = self._pred
+        for c in self.chain(leaf):
+            if c in pred:
+                top = c
+        return top
+
+    # ------------------------------------------------------------------ roots and faults
+    def _new_fault(self, device: int, time: float) -> Fault:
+        fault = Fault(f"F{self._next_fault:05d}", device, time)
+        self._next_fault += 1
+        self.faults[fault.fault_id] = fault
+        return fault
+
+    def _set_root(self, c: int, fault: Fault) -> None:
+        fault.device = c
+        fault.status = FaultStatus.OPEN
+        self._root_fault[c] = fault
+        for a in self.chain(c)[1:]:
+            self._roots_below.setdefault(a, set()).add(c)
+
+    def _unset_root(self, c: int) -> Fault:
+        fault = self._root_fault.pop(c)
+        for a in self.chain(c)[1:]:
+            below = self._roots_below.get(a)
+            if below is not None:
+                below.discard(c)
+        return fault
+
+    def _became_predicted(self, c: int) -> None:
+        for a in self.chain(c)[1:]:
+            if a in self._pred:
+                return  # inside an existing fault: nothing to restructure
+        absorbed = [self._unset_root(r) for r in list(self._roots_below.get(c, ()))]
+        strays = list(self._stray_below.get(c, ()))
+        times = [self._out[k].first_time for k in strays]
+        if absorbed:
+            absorbed.sort(key=lambda f: f.first_report_time)
+            fault = absorbed[0]
+            for other in absorbed[1:]:
+                fault.meters |= other.meters
+                fault.report_ids.extend(other.report_ids)
+                fault.first_report_time = min(fault.first_report_time, other.first_report_time)
+                other.status = FaultStatus.MERGED
+                other.merged_into = fault.fault_id
+                self._dormant[other.device] = other
+                other.meters = set()
+        elif c in self._dormant:
+            fault = self._dormant.pop(c)
+            fault.status = FaultStatus.OPEN
+            fault.merged_into = None
+        else:
+            fault = self._new_fault(c, min(times) if times else self.clock)
+        for key in strays:
+            state = self._out[key]
+            for a in self.chain(state.leaf):
+                stray = self._stray_below.get(a)
+                if stray is not None:
+                    stray.discard(key)
+            if key not in fault.meters:
+                fault.meters.add(key)
+                fault.report_ids.extend(state.report_ids)
+                if state.strong is False and key >= 0:
+                    self.updates.append(
+                        Answer(
+                            AnswerKind.MERGED,
+                            state.report_ids[-1],
+                            fault.fault_id,
+                            fault.status,
+                            meter_id=self._ids[key],
+                            reason="neighbours reported too: now part of a grid fault",
+                        )
+                    )
+        if times:
+            fault.first_report_time = min(fault.first_report_time, *times)
+        self._set_root(c, fault)
+
+    def _became_unpredicted(self, c: int, status: str = FaultStatus.WITHDRAWN) -> None:
+        if c not in self._root_fault:
+            return
+        fault = self._unset_root(c)
+        self._redistribute(fault, status)
+
+    def _redistribute(self, fault: Fault, status: str) -> None:
+        """A root lost its prediction: its meters go to the predicted roots below, or stray."""
+        groups: dict[int, list[int]] = {}
+        for key in fault.meters:
+            state = self._out.get(key)
+            if state is None:
+                continue
+            groups.setdefault(self._top_predicted(state.leaf), []).append(key)
+        strays = groups.pop(-1, [])
+        for key in strays:
+            for c in self.chain(self._out[key].leaf):
+                self._stray_below.setdefault(c, set()).add(key)
+        heir = -1
+        if status == FaultStatus.WITHDRAWN:
+            heir = max(groups, key=lambda r: len(groups[r]), default=-1)
+        reports_of = {k: self._out[k].report_ids for k in fault.meters if k in self._out}
+        if heir >= 0:
+            # The fault moves down to the largest surviving part and keeps its id.
+            fault.meters = set()
+            fault.report_ids = []
+        for root, keys in groups.items():
+            if root in self._root_fault:
+                target = self._root_fault[root]
+            else:
+                if root == heir:
+                    target = fault
+                else:
+                    target = self._dormant.pop(root, None) or self._new_fault(
+                        root, min(self._out[k].first_time for k in keys)
+                    )
+                self._set_root(root, target)
+            for key in keys:
+                target.meters.add(key)
+                target.report_ids.extend(reports_of[key])
+        if heir < 0:
+            fault.status = status
+
+    # ------------------------------------------------------------------ restoration
+    def _restore_fault(self, fault: Fault, root: int, time: float) -> None:
+        """Supply is back below ``root``: close the fault, keep the still-dark meters."""
+        fault.status = FaultStatus.RESTORED
+        fault.restored_time = time
+        self._unset_root(root)
+        self._scada.discard(root)
+        members = list(fault.meters)
+        dark: list[tuple[int, _Out]] = []
+        touched: set[int] = set()
+        for key in members:
+            state = self._out.get(key)
+            if state is None:
+                continue
+            if state.gasped and self._restored_at.get(key, -math.inf) < time:
+                dark.append((key, state))
+            self._silent_remove(key, state)
+            touched.add(state.leaf)
+        self._recompute_region(touched, root)
+        if dark:
+            self._schedule(time + self.settings.restore_grace_s, "redark", (time, dark))
+
+    def _silent_remove(self, key: int, state: _Out) -> None:
+        del self._out[key]
+        leaf = state.leaf
+        self._n_out[leaf] -= 1
+        if state.strong:
+            self._n_strong[leaf] -= 1
+        if state.gasped:
+            self._n_gasp[leaf] -= 1
+
+    def _recompute_region(self, leaves: set[int], root: int) -> None:
+        """Re-derive predictions bottom-up for the chains of ``leaves`` up to ``root``."""
+        stop = set(self.chain(root)[1:])
+        nodes: set[int] = set()
+        for leaf in leaves:
+            for c in self.chain(leaf):
+                if c in stop:
+                    break
+                nodes.add(c)
+        nodes.add(root)
+        depth = {c: len(self.chain(c)) for c in nodes}
+        for c in sorted(nodes, key=depth.__getitem__, reverse=True):
+            now = self._rule_says_out(c)
+            if now == (c in self._pred):
+                continue
+            parent = self._parent[c]
+            if now:
+                self._pred.add(c)
+                if parent >= 0:
+                    self._child_out[parent] = self._child_out.get(parent, 0) + 1
+            else:
+                self._pred.discard(c)
+                if parent >= 0:
+                    self._child_out[parent] -= 1
+                if c in self._root_fault:
+                    self._became_unpredicted(c)
+        # Predictions that survive (SCADA-settled devices) become roots of their own.
+        for c in sorted(nodes, key=depth.__getitem__):
+            if c in self._pred and c not in self._root_fault and self._top_predicted(c) == c:
+                self._became_predicted(c)
+        if root >= 0 and self._parent.get(root, -1) >= 0:
+            self._reevaluate(self._parent[root])
+
+    def _redark(self, restored_time: float, dark: list[tuple[int, _Out]]) -> None:
+        """Meters that gasped and never came back after a restoration: a nested outage."""
+        for key, state in dark:
+            if self._restored_at.get(key, -math.inf) >= restored_time or key in self._out:
+                continue
+            again = _Out(state.leaf, True, True, state.first_time, state.scope, state.report_ids)
+            self._add_out(key, again)
+
+    # ------------------------------------------------------------------ lone callers
+    def _schedule(self, when: float, what: str, payload: tuple) -> None:
+        self._seq += 1
+        heapq.heappush(self._timers, (when, self._seq, what, payload))
+
+    def _judge_lone_caller(self, key: int, leaf: int) -> None:
+        """Nobody else under this area spoke up: the lone caller's fault is customer-side."""
+        state = self._out.get(key)
+        if state is None or not state.strong or state.gasped:
+            return
+        if self._n_out.get(leaf, 0) != 1 or self._n_gasp.get(leaf, 0) or leaf in self._scada:
+            return
+        peers = self.topology.customers_below(leaf) - (1 if key >= 0 else 0)
+        if peers < self.settings.lone_caller_min_peers:
+            return  # too few neighbours for silence to mean anything
+        if self._child_out.get(leaf, 0) or self._top_predicted(leaf) != leaf:
+            return
+        fault = self._root_fault.get(leaf)
+        if fault is None or len(fault.meters) != 1:
+            return
+        state.strong = False
+        self._n_strong[leaf] -= 1
+        self._reevaluate_withdrawal(leaf, FaultStatus.CUSTOMER_SIDE)
+        if key >= 0:
+            self.updates.append(
+                Answer(
+                    AnswerKind.CUSTOMER_SIDE,
+                    state.report_ids[0],
+                    fault.fault_id,
+                    meter_id=self._ids[key],
+                    guidance=customer_side("", None).guidance,
+                    paid_electrician=customer_side("", None).paid_electrician,
+                    reason="no neighbour reported an outage: likely inside your installation",
+                )
+            )
+
+    def _reevaluate_withdrawal(self, leaf: int, status: str) -> None:
+        """Like :meth:`_reevaluate`, but a dissolved root gets ``status``."""
+        if self._rule_says_out(leaf):
+            return
+        self._pred.discard(leaf)
+        parent = self._parent[leaf]
+        if parent >= 0:
+            self._child_out[parent] -= 1
+        self._became_unpredicted(leaf, status)
+        if parent >= 0:
+            self._reevaluate(parent)
