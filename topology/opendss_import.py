@@ -29,6 +29,18 @@ Mapping:
 - Ignored: line codes (except for length units), capacitors, regulators, load shapes,
   monitors and other solution objects — they change no path from a source to a meter.
 
+Data repairs (each derived element says what it stands in for):
+
+- A bus only a switching device touches and that has no coordinates (SMART-DS ``…x`` ends of
+  normally open ties toward feeders outside the data set) sits where the device is.
+- Missing cutouts: SMART-DS names the buses of a lateral between transformer buses A and B
+  ``A-Bx``, ``A-Bxx``, ``A-Bxxx``, the first element from A or B being a fuse cutout. Where
+  such a bus is a dead end whose own part of the grid is cut off from the other end's (one
+  of them without a source), the connection's first element is missing (feeder
+  ``udt12274`` of ``uhs0_1247`` lacks all 55 ``Line.fuse…``, leaving 945 loads isolated in
+  OpenDSS too): a fuse ``fuse@<bus>`` is derived from the other end to it. Two parts that
+  both have a source are never joined. ``repair_cutouts=False`` turns this off.
+
 Substations and feeder heads (the outage hierarchy traces feeders from the first device
 below a source):
 

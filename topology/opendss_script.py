@@ -17,6 +17,7 @@ ignored: ``Buscoords`` files hold projected x/y without a CRS, so lon/lat come f
 from __future__ import annotations
 
 import gzip
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,8 +81,6 @@ IGNORED_COMMANDS = frozenset(
         "fileedit",
     }
 )
-
-_OPEN = {"(": ")", "[": "]", "{": "}", '"': '"', "'": "'"}
 
 
 @dataclass
@@ -188,12 +187,16 @@ class _Reader:
     def __init__(self, script: DssScript) -> None:
         self.script = script
         self.coordinate_folders: set[Path] = set()
+        self.shown: dict[Path, str] = {}  # file → name shown in problems
 
     def where(self, path: Path, line: int) -> str:
-        try:
-            shown = path.relative_to(self.script.root).as_posix()
-        except ValueError:
-            shown = str(path)
+        shown = self.shown.get(path)
+        if shown is None:
+            try:
+                shown = path.relative_to(self.script.root).as_posix()
+            except ValueError:
+                shown = str(path)
+            self.shown[path] = shown
         return f"{shown}:{line}"
 
     def problem(self, path: Path, line: int, message: str) -> None:
@@ -340,6 +343,8 @@ class _Reader:
 
 def _strip_comment(line: str) -> str:
     """Text before ``!`` or ``//`` outside quotes and brackets."""
+    if "!" not in line and "//" not in line:
+        return line
     depth = 0
     quote = ""
     for i, ch in enumerate(line):
@@ -389,53 +394,54 @@ def _statements(text: str) -> list[tuple[int, str]]:
     return out
 
 
+_TOKEN = re.compile(
+    r"""\s*(?:
+        (?P<eq>=)
+      | "(?P<dq>[^"]*)"
+      | '(?P<sq>[^']*)'
+      | \((?P<paren>[^()]*(?:\([^()]*\)[^()]*)*)\)
+      | \[(?P<bracket>[^\]]*)\]
+      | \{(?P<brace>[^}]*)\}
+      | (?P<word>[^\s,="'(\[{][^\s,=]*)
+    )\s*,?""",
+    re.VERBOSE,
+)
+
+
+#: Anything that needs the full tokenizer: quotes, bracketed values, spaces around "=".
+_NOT_SIMPLE = re.compile(r"""["'\[{]|[\s=]\(|\s=|=\s|=$|^=|==""")
+
+
 def tokenize(text: str) -> list[tuple[str | None, str]]:
     """``key=value`` pairs and bare values; ValueError on unbalanced quotes or brackets."""
+    if _NOT_SIMPLE.search(text) is None:  # most statements: split on blanks, fast
+        simple: list[tuple[str | None, str]] = []
+        for piece in text.replace(",", " ").split():
+            if piece.count("(") != piece.count(")"):
+                raise ValueError(f"unbalanced brackets in {piece!r}")
+            key, eq, value = piece.partition("=")
+            simple.append((key.lower(), value) if eq else (None, piece))
+        return simple
     raw: list[str | None] = []  # None marks "="
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch.isspace() or ch == ",":
-            i += 1
-            continue
-        if ch == "=":
-            raw.append(None)
-            i += 1
-            continue
-        if ch in _OPEN:
-            close = _OPEN[ch]
-            depth, j = 0, i
-            while j < n:
-                c = text[j]
-                if ch in "\"'":
-                    if j > i and c == close:
-                        break
-                elif c == ch:
-                    depth += 1
-                elif c == close:
-                    depth -= 1
-                    if depth == 0:
-                        break
-                j += 1
-            if j >= n:
-                raise ValueError(f"unbalanced {ch}")
-            raw.append(text[i + 1 : j])
-            i = j + 1
-            continue
-        j, depth = i, 0
-        while j < n:
-            c = text[j]
-            if c in "([{":
-                depth += 1
-            elif c in ")]}":
-                depth -= 1
-            elif depth == 0 and (c.isspace() or c in ",="):
+    pos, n = 0, len(text)
+    while pos < n:
+        match = _TOKEN.match(text, pos)
+        if match is None or match.end() == pos:
+            if text[pos:].strip(" \t,") == "":
                 break
-            j += 1
-        if depth != 0:
-            raise ValueError(f"unbalanced brackets in {text[i:j]!r}")
-        raw.append(text[i:j])
-        i = j
+            raise ValueError(f"unbalanced quote or bracket at {text[pos : pos + 20]!r}")
+        pos = match.end()
+        kind = match.lastgroup
+        value = match.group(kind) if kind else None
+        if kind == "eq":
+            raw.append(None)
+        elif kind == "word":
+            assert value is not None
+            if value.count("(") != value.count(")") or value.count("[") != value.count("]"):
+                raise ValueError(f"unbalanced brackets in {value!r}")
+            raw.append(value)
+        elif kind is not None:
+            raw.append(value)
     tokens: list[tuple[str | None, str]] = []
     k = 0
     while k < len(raw):
@@ -443,9 +449,10 @@ def tokenize(text: str) -> list[tuple[str | None, str]]:
         if item is None:
             raise ValueError("'=' without a property name")
         if k + 1 < len(raw) and raw[k + 1] is None:
-            if k + 2 >= len(raw) or raw[k + 2] is None:
+            value = raw[k + 2] if k + 2 < len(raw) else None
+            if value is None:
                 raise ValueError(f"{item}= has no value")
-            tokens.append((item.lower(), raw[k + 2]))  # type: ignore[arg-type]
+            tokens.append((item.lower(), value))
             k += 3
         else:
             tokens.append((None, item))
