@@ -180,6 +180,10 @@ class Snap:
     edge: np.ndarray  # int64
     frac: np.ndarray  # float64 in [0, 1]
     distance_m: np.ndarray  # float64, point → road
+    points: np.ndarray  # (k, 2) lon/lat as given
+
+    def __len__(self) -> int:
+        return int(self.edge.size)
 
 
 class EdgeSnapper:
@@ -209,7 +213,7 @@ class EdgeSnapper:
         order = np.argsort(which, kind="stable")
         which, line, dist = which[order], line[order], dist[order]
         frac = shapely.line_locate_point(self.lines[line], pts[which], normalized=True)
-        return Snap(self.edges[line].astype(np.int64), np.clip(frac, 0.0, 1.0), dist)
+        return Snap(self.edges[line].astype(np.int64), np.clip(frac, 0.0, 1.0), dist, p)
 
 
 def _part(frac: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -229,8 +233,14 @@ class RoadRouter(Router):
         self.max_snap_m = float(max_snap_m)
 
     # -- snapping ----------------------------------------------------------------------
-    def snap(self, points: Points) -> Snap:
-        """Place points on their nearest road edges; OutOfCoverageError if too far off."""
+    def snap(self, points: Points | Snap) -> Snap:
+        """Place points on their nearest road edges; OutOfCoverageError if too far off.
+
+        Snap crews once and pass the :class:`Snap` to the queries when asking about many
+        faults: snapping is then not repeated per fault.
+        """
+        if isinstance(points, Snap):
+            return points
         s = self.snapper.snap(points)
         far = s.distance_m > self.max_snap_m
         if far.any():
@@ -297,8 +307,9 @@ class RoadRouter(Router):
         indptr = np.concatenate([base.indptr, base.indptr[-1] + 2 * np.arange(1, k + 1)])
         indices = np.concatenate([base.indices, np.column_stack([nodes1, nodes2]).ravel()])
         data = np.concatenate([base.data, np.column_stack([cost1, cost2]).ravel()])
+        index_type = np.int32 if indptr[-1] < np.iinfo(np.int32).max else np.int64
         return sp.csr_matrix(
-            (data, indices.astype(base.indices.dtype), indptr), shape=(n + k, n + k)
+            (data, indices.astype(index_type), indptr.astype(index_type)), shape=(n + k, n + k)
         )
 
     @staticmethod
@@ -310,35 +321,46 @@ class RoadRouter(Router):
         return np.minimum(rows[:, n1] + c1, rows[:, n2] + c2)
 
     # -- queries -----------------------------------------------------------------------
-    def matrix(self, origins: Points, destinations: Points, cap_s: float = math.inf) -> np.ndarray:
+    def matrix(
+        self,
+        origins: Points | Snap,
+        destinations: Points | Snap,
+        cap_s: float = math.inf,
+        *,
+        workers: int = 1,
+    ) -> np.ndarray:
         """Seconds from every origin to every destination; inf beyond ``cap_s``.
 
         One forward Dijkstra per origin (in chunks) from a virtual node placed on the
-        origin's road edge; destinations are read off their edges' end nodes.
+        origin's road edge; destinations are read off their edges' end nodes. ``workers`` > 1
+        spreads the chunks over forked processes (scipy's Dijkstra holds the GIL); use it in
+        batch jobs, not inside threaded servers.
         """
         o, d = self.snap(origins), self.snap(destinations)
         ln1, lc1, ln2, lc2 = self._leave(o)
-        an1, ac1, an2, ac2 = self._arrive(d)
+        arrive = self._arrive(d)
         graph = self._augmented(self.graph.forward_csr(), ln1, lc1, ln2, lc2)
-        n = self.graph.n_nodes
-        limit = self._limit(cap_s)
-        out = np.empty((o.edge.size, d.edge.size))
-        for lo in range(0, o.edge.size, _MATRIX_CHUNK):
-            hi = min(lo + _MATRIX_CHUNK, o.edge.size)
-            rows = dijkstra(graph, directed=True, indices=np.arange(n + lo, n + hi), limit=limit)
-            out[lo:hi] = self._gather(rows, an1, ac1, an2, ac2)
+        job = _MatrixJob(graph, self.graph.n_nodes, self._limit(cap_s), arrive)
+        chunks = [(lo, min(lo + _MATRIX_CHUNK, len(o))) for lo in range(0, len(o), _MATRIX_CHUNK)]
+        out = np.empty((len(o), len(d)))
+        if workers > 1 and len(chunks) > 1:
+            results = _run_forked(job, chunks, workers)
+        else:
+            results = map(job.run, chunks)
+        for (lo, hi), block in zip(chunks, results, strict=True):
+            out[lo:hi] = block
         out = np.minimum(out, self._same_edge(o, d)) * TIME_UNIT_S
         out[out > cap_s] = np.inf
         return out
 
     def times_to_many(
-        self, origin: LonLat, destinations: Points, cap_s: float = math.inf
+        self, origin: LonLat, destinations: Points | Snap, cap_s: float = math.inf
     ) -> np.ndarray:
         """Seconds from one origin (e.g. a depot) to each destination."""
         return self.matrix([origin], destinations, cap_s)[0]
 
     def times_from_many(
-        self, origins: Points, destination: LonLat, cap_s: float = math.inf
+        self, origins: Points | Snap, destination: LonLat, cap_s: float = math.inf
     ) -> np.ndarray:
         """Seconds from each origin to one destination: one Dijkstra on the reversed graph."""
         o, d = self.snap(origins), self.snap([destination])
@@ -357,7 +379,9 @@ class RoadRouter(Router):
         times = self._gather(rows, ln1, lc1, ln2, lc2)[0]
         return np.minimum(times, self._same_edge(o, d)[:, 0])
 
-    def nearest(self, origins: Points, destination: LonLat, cap_s: float = math.inf) -> Nearest:
+    def nearest(
+        self, origins: Points | Snap, destination: LonLat, cap_s: float = math.inf
+    ) -> Nearest:
         """The origin (crew) reaching ``destination`` (fault) first — exact, and fast.
 
         Searches outward from the fault on the reversed graph with a growing time limit:
@@ -366,8 +390,8 @@ class RoadRouter(Router):
         o, d = self.snap(origins), self.snap([destination])
         if o.edge.size == 0:
             return Nearest(-1, math.inf, False)
-        p = as_points(origins)
-        q = as_points(destination)[0]
+        p = o.points
+        q = d.points[0]
         straight = float(haversine_m(p[:, 0], p[:, 1], q[0], q[1]).min())
         cap_ds = self._limit(cap_s)
         limit = max(600.0, 2.0 * straight / (30.0 / 3.6) / TIME_UNIT_S)  # ≥ 1 min
@@ -472,6 +496,48 @@ class RoadRouter(Router):
         tw = int(self.graph.twin[e])
         edges = np.array([e] if tw < 0 else [e, tw])
         return edges, self.close_edges(edges)
+
+
+@dataclass
+class _MatrixJob:
+    """One matrix computation, split into origin chunks that can run in any process."""
+
+    graph: sp.csr_matrix
+    n_nodes: int
+    limit: float
+    arrive: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+    def run(self, chunk: tuple[int, int]) -> np.ndarray:
+        lo, hi = chunk
+        rows = dijkstra(
+            self.graph,
+            directed=True,
+            indices=np.arange(self.n_nodes + lo, self.n_nodes + hi),
+            limit=self.limit,
+        )
+        return RoadRouter._gather(rows, *self.arrive)
+
+
+_FORKED_JOB: _MatrixJob | None = None
+
+
+def _forked_run(chunk: tuple[int, int]) -> np.ndarray:
+    assert _FORKED_JOB is not None
+    return _FORKED_JOB.run(chunk)
+
+
+def _run_forked(job: _MatrixJob, chunks: list[tuple[int, int]], workers: int) -> list[np.ndarray]:
+    """Run chunks in forked worker processes that inherit the graph without copying it."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    global _FORKED_JOB
+    _FORKED_JOB = job
+    try:
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+            return list(pool.map(_forked_run, chunks))
+    finally:
+        _FORKED_JOB = None
 
 
 def router_for(graph: RoadGraph | None) -> Router:
