@@ -8,7 +8,7 @@ request or task boundary commits (see :func:`gridmend.db.session.unit_of_work`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -196,7 +196,8 @@ def record_reports(
 ) -> list[StoredReport]:
     """Batch intake: like :func:`record_report` for thousands at once, in input order.
 
-    A report id repeated inside the batch, or already stored, is kept once (first wins).
+    A report id repeated inside the batch, or already stored, is kept once (first wins); only
+    the first occurrence of a newly stored id says ``created``.
     """
     now = now or utcnow()
     created: set[str] = set()
@@ -214,7 +215,13 @@ def record_reports(
         ids = [r.report_id for r in chunk]
         for row in session.execute(select(*_STORED_COLUMNS).where(Report.report_id.in_(ids))):
             stored[row.report_id] = StoredReport(*row, created=row.report_id in created)
-    return [stored[r.report_id] for r in reports]
+    out: list[StoredReport] = []
+    seen: set[str] = set()
+    for r in reports:
+        first = stored[r.report_id]
+        out.append(first if r.report_id not in seen else replace(first, created=False))
+        seen.add(r.report_id)
+    return out
 
 
 def save_answer(
@@ -308,9 +315,7 @@ def add_fault_members(
     if not ids:
         return 0
     pks = dict(
-        session.execute(
-            select(Report.report_id, Report.id).where(Report.report_id.in_(ids))
-        ).tuples()
+        session.execute(select(Report.report_id, Report.id).where(Report.report_id.in_(ids))).all()
     )
     missing = [r for r in ids if r not in pks]
     if missing:

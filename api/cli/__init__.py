@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from gridmend.api.cli import demo, grid, roads
+from gridmend.api.cli import db, demo, grid, roads
 
 app = typer.Typer(
     name="gridmend",
@@ -13,5 +13,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(grid.app, name="grid")
+app.add_typer(db.app, name="db")
 app.add_typer(roads.app, name="roads")
 app.command("demo")(demo.demo)
