@@ -81,6 +81,7 @@ class _Out:
     first_time: float
     scope: Scope | None
     report_ids: list[str]
+    judged_customer_side: bool = False  # a repeat call by the same household cannot undo it
 
 
 class OutageEngine:
@@ -110,6 +111,10 @@ class OutageEngine:
         self._child_out: dict[int, int] = {}
         self._scada: set[int] = set()
         self._pred: set[int] = set()
+        self._confirmed: set[int] = set()
+        self._n_area: dict[int, int] = {}
+        self._child_prov: dict[int, int] = {}
+        self._sub_out: dict[int, int] = {}
         self._root_fault: dict[int, Fault] = {}
         self._roots_below: dict[int, set[int]] = {}
         self._stray_below: dict[int, set[int]] = {}
@@ -155,8 +160,17 @@ class OutageEngine:
         self._children: dict[int, int] = dict(
             zip(candidates.tolist(), kids[candidates].tolist(), strict=True)
         )
+        self._kids: dict[int, list[int]] = {}
+        for c, p in self._parent.items():
+            if p >= 0:
+                self._kids.setdefault(p, []).append(c)
+        self._customers: dict[int, int] = dict(
+            zip(candidates.tolist(), t._subtree_meter_count[candidates].tolist(), strict=True)
+        )
         rules = {KIND_INDEX[k]: self.settings.rule(k) for k in _CANDIDATE_KINDS}
-        self._rule = {c: rules[k] for c, k in zip(candidates.tolist(), kind[candidates].tolist())}
+        self._rule = {
+            c: rules[k] for c, k in zip(candidates.tolist(), kind[candidates].tolist(), strict=True)
+        }
         self._chains: dict[int, tuple[int, ...]] = {}
 
     def chain(self, candidate: int) -> tuple[int, ...]:
@@ -333,16 +347,13 @@ class OutageEngine:
             top = self._top_predicted(leaf)
             if top >= 0:
                 self._root_fault[top].report_ids.append(report.report_id)
-            changed = False
-            if strong and not state.strong:
-                state.strong = True
-                self._n_strong[leaf] = self._n_strong.get(leaf, 0) + 1
-                changed = True
-            if gasp and not state.gasped:
-                state.gasped = True
-                self._n_gasp[leaf] = self._n_gasp.get(leaf, 0) + 1
-                changed = True
-            if changed:
+            if strong and state.judged_customer_side and not gasp:
+                strong = False  # the same household calling again is a consult
+            if (strong and not state.strong) or (gasp and not state.gasped):
+                self._count(key, state, -1)
+                state.strong = state.strong or strong
+                state.gasped = state.gasped or gasp
+                self._count(key, state, +1)
                 self._reevaluate(leaf)
             return self._answer_for(report, key, before)
         state = _Out(leaf, strong, gasp, report.time, report.scope, [report.report_id])
@@ -352,7 +363,7 @@ class OutageEngine:
             answer.kind == AnswerKind.NEW_FAULT
             and not gasp
             and channel != Channel.CREW
-            and self._n_out.get(leaf, 0) == 1
+            and self._n_out.get(leaf, 0) + self._n_area.get(leaf, 0) == 1
         ):
             self._schedule(report.time + self.settings.lone_caller_window_s, "lone", (key, leaf))
         return answer
@@ -396,48 +407,111 @@ class OutageEngine:
 
     # ------------------------------------------------------------------ counters
     def _eff_meters(self, c: int) -> int:
+        """Distinct meters out below ``c``; one "only me" caller alone does not count, and
+        ambiguous fixes count only where no identified meter is out (they may be the same
+        household located twice)."""
         n = self._n_out.get(c, 0)
-        return n if n >= 2 else self._n_strong.get(c, 0)
+        if n >= 2:
+            return n
+        return self._n_strong.get(c, 0) or (1 if self._n_area.get(c, 0) else 0)
 
-    def _rule_says_out(self, c: int) -> bool:
+    def _status(self, c: int) -> int:
+        """0 = not out, 1 = provisionally out (one caller), 2 = confirmed out.
+
+        Only confirmed candidates count towards the roll-up of the device above them, so one
+        misplaced GPS fix cannot lift a fault to the transformer or feeder.
+        """
         if c in self._scada:
-            return True
+            return 2
         rule = self._rule[c]
-        if rule.last_gasp_count and self._n_gasp.get(c, 0) >= rule.last_gasp_count:
-            return True
+        gasps = self._n_gasp.get(c, 0)
+        if rule.last_gasp_count and gasps >= rule.last_gasp_count:
+            return 2
+        kids = self._child_out.get(c, 0)
+        if kids and rule.children_out(kids, self._children[c]):
+            return 2
+        prov = self._child_prov.get(c, 0)
+        if kids and prov and rule.children_out(kids + prov, self._children[c]):
+            if rule.children_out(kids + self._consistent_provisional(c), self._children[c]):
+                return 2
         eff = self._eff_meters(c)
         if eff and rule.meters_out(eff, max(self._direct[c], 1)):
-            return True
-        kids = self._child_out.get(c, 0)
-        return bool(kids) and rule.children_out(kids, self._children[c])
+            return 2 if eff >= 2 or gasps else 1
+        return 0
 
-    def _reevaluate(self, c: int) -> None:
-        """Recompute predictions from ``c`` upwards while they change."""
-        while c >= 0:
-            now = self._rule_says_out(c)
-            if now == (c in self._pred):
-                return
+    def _consistent_provisional(self, c: int) -> int:
+        """Provisional children whose few reports fit their confirmed siblings' report rate.
+
+        If a sibling area of similar size has reported at rate r, a really dark area of n
+        customers should show about r·n reports; one report where fifteen are expected is
+        a misplaced fix, one where two or three are expected is a quiet part of the outage.
+        """
+        kids = self._kids.get(c, ())
+        if len(kids) > 12:
+            return 0
+        confirmed = [k for k in kids if k in self._confirmed]
+        customers = sum(self._customers[k] for k in confirmed)
+        if not customers:
+            return 0
+        rate = sum(self._sub_out.get(k, 0) for k in confirmed) / customers
+        accepted = 0
+        for k in kids:
+            if k in self._pred and k not in self._confirmed:
+                expected = rate * self._customers[k]
+                seen = self._sub_out.get(k, 0)
+                # Poisson P(X ≤ seen | expected) ≥ 5 %: the silence is unremarkable.
+                term = cdf = math.exp(-expected)
+                for i in range(1, seen + 1):
+                    term *= expected / i
+                    cdf += term
+                if cdf >= 0.05:
+                    accepted += 1
+        return accepted
+
+    def _apply(self, c: int, status: int) -> tuple[bool, bool]:
+        """Store a new status; returns (prediction changed, confirmation changed)."""
+        was_pred = c in self._pred
+        was_conf = c in self._confirmed
+        now_pred, now_conf = status >= 1, status == 2
+        if now_conf != was_conf:
             parent = self._parent[c]
-            if now:
-                self._pred.add(c)
+            if now_conf:
+                self._confirmed.add(c)
                 if parent >= 0:
                     self._child_out[parent] = self._child_out.get(parent, 0) + 1
-                self._became_predicted(c)
             else:
-                self._pred.discard(c)
+                self._confirmed.discard(c)
                 if parent >= 0:
                     self._child_out[parent] -= 1
-                self._became_unpredicted(c)
-            c = parent
+        if now_pred != was_pred:
+            if now_pred:
+                self._pred.add(c)
+            else:
+                self._pred.discard(c)
+        was_prov, now_prov = was_pred and not was_conf, now_pred and not now_conf
+        if was_prov != now_prov:
+            parent = self._parent[c]
+            if parent >= 0:
+                self._child_prov[parent] = self._child_prov.get(parent, 0) + (1 if now_prov else -1)
+        return now_pred != was_pred, now_conf != was_conf or was_prov != now_prov
+
+    def _reevaluate(self, c: int, withdrawn_as: str = "withdrawn") -> None:
+        """Recompute predictions from ``c`` upwards while confirmations change."""
+        while c >= 0:
+            pred_changed, conf_changed = self._apply(c, self._status(c))
+            if pred_changed:
+                if c in self._pred:
+                    self._became_predicted(c)
+                else:
+                    self._became_unpredicted(c, withdrawn_as)
+            if not conf_changed:
+                return
+            c = self._parent[c]
 
     def _add_out(self, key: int, state: _Out) -> None:
         leaf = state.leaf
         self._out[key] = state
-        self._n_out[leaf] = self._n_out.get(leaf, 0) + 1
-        if state.strong:
-            self._n_strong[leaf] = self._n_strong.get(leaf, 0) + 1
-        if state.gasped:
-            self._n_gasp[leaf] = self._n_gasp.get(leaf, 0) + 1
+        self._count(key, state, +1)
         top = self._top_predicted(leaf)
         if top >= 0:
             fault = self._root_fault[top]
@@ -451,11 +525,7 @@ class OutageEngine:
     def _remove_out(self, key: int, reevaluate: bool = True) -> _Out:
         state = self._out.pop(key)
         leaf = state.leaf
-        self._n_out[leaf] -= 1
-        if state.strong:
-            self._n_strong[leaf] -= 1
-        if state.gasped:
-            self._n_gasp[leaf] -= 1
+        self._count(key, state, -1)
         for c in self.chain(leaf):
             stray = self._stray_below.get(c)
             if stray is not None:
@@ -612,12 +682,24 @@ class OutageEngine:
 
     def _silent_remove(self, key: int, state: _Out) -> None:
         del self._out[key]
+        self._count(key, state, -1)
+
+    def _count(self, key: int, state: _Out, sign: int) -> None:
+        """Add (+1) or take away (-1) one out meter's evidence at its leaf."""
         leaf = state.leaf
-        self._n_out[leaf] -= 1
+        if key >= 0 or state.strong:
+            sub = self._sub_out
+            for c in self.chain(leaf):
+                sub[c] = sub.get(c, 0) + sign
+        if key < 0:
+            if state.strong:
+                self._n_area[leaf] = self._n_area.get(leaf, 0) + sign
+            return
+        self._n_out[leaf] = self._n_out.get(leaf, 0) + sign
         if state.strong:
-            self._n_strong[leaf] -= 1
+            self._n_strong[leaf] = self._n_strong.get(leaf, 0) + sign
         if state.gasped:
-            self._n_gasp[leaf] -= 1
+            self._n_gasp[leaf] = self._n_gasp.get(leaf, 0) + sign
 
     def _recompute_region(self, leaves: set[int], root: int) -> None:
         """Re-derive predictions bottom-up for the chains of ``leaves`` up to ``root``."""
@@ -631,20 +713,7 @@ class OutageEngine:
         nodes.add(root)
         depth = {c: len(self.chain(c)) for c in nodes}
         for c in sorted(nodes, key=depth.__getitem__, reverse=True):
-            now = self._rule_says_out(c)
-            if now == (c in self._pred):
-                continue
-            parent = self._parent[c]
-            if now:
-                self._pred.add(c)
-                if parent >= 0:
-                    self._child_out[parent] = self._child_out.get(parent, 0) + 1
-            else:
-                self._pred.discard(c)
-                if parent >= 0:
-                    self._child_out[parent] -= 1
-                if c in self._root_fault:
-                    self._became_unpredicted(c)
+            self._apply(c, self._status(c))
         # Predictions that survive (SCADA-settled devices) become roots of their own.
         for c in sorted(nodes, key=depth.__getitem__):
             if c in self._pred and c not in self._root_fault and self._top_predicted(c) == c:
@@ -670,7 +739,8 @@ class OutageEngine:
         state = self._out.get(key)
         if state is None or not state.strong or state.gasped:
             return
-        if self._n_out.get(leaf, 0) != 1 or self._n_gasp.get(leaf, 0) or leaf in self._scada:
+        lone = self._n_out.get(leaf, 0) + self._n_area.get(leaf, 0) == 1
+        if not lone or self._n_gasp.get(leaf, 0) or leaf in self._scada:
             return
         peers = self.topology.customers_below(leaf) - (1 if key >= 0 else 0)
         if peers < self.settings.lone_caller_min_peers:
@@ -680,9 +750,11 @@ class OutageEngine:
         fault = self._root_fault.get(leaf)
         if fault is None or len(fault.meters) != 1:
             return
+        self._count(key, state, -1)
         state.strong = False
-        self._n_strong[leaf] -= 1
-        self._reevaluate_withdrawal(leaf, FaultStatus.CUSTOMER_SIDE)
+        state.judged_customer_side = True
+        self._count(key, state, +1)
+        self._reevaluate(leaf, FaultStatus.CUSTOMER_SIDE)
         if key >= 0:
             self.updates.append(
                 Answer(
@@ -695,15 +767,3 @@ class OutageEngine:
                     reason="no neighbour reported an outage: likely inside your installation",
                 )
             )
-
-    def _reevaluate_withdrawal(self, leaf: int, status: str) -> None:
-        """Like :meth:`_reevaluate`, but a dissolved root gets ``status``."""
-        if self._rule_says_out(leaf):
-            return
-        self._pred.discard(leaf)
-        parent = self._parent[leaf]
-        if parent >= 0:
-            self._child_out[parent] -= 1
-        self._became_unpredicted(leaf, status)
-        if parent >= 0:
-            self._reevaluate(parent)

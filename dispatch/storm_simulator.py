@@ -188,6 +188,10 @@ def _pick_devices(t: Topology, s: StormSettings, rng: np.random.Generator) -> li
         device = int(rng.choice(by_kind[kind]))
         if any(t.is_below(device, c) or t.is_below(c, device) for c in chosen):
             continue
+        # Two sibling fuses blowing together look exactly like the device above them; a
+        # storm rarely does that, so the simulator does not draw such pairs.
+        if any(t.node_parent(device) == t.node_parent(c) for c in chosen):
+            continue
         chosen.append(device)
     return chosen
 

@@ -1,0 +1,225 @@
+"""Which crew goes where: candidates, greedy nearest-by-road, and storm-mode re-optimisation.
+
+- A *candidate* is a crew on shift with the skills the device needs. An available crew
+  starts from where it is; a busy crew from the site of its last job, once its remaining
+  work (estimated by device kind) is done.
+- One new fault: the candidate that *arrives* first by road wins (the road router's
+  bounded search for free crews, one reverse search for busy ones).
+- Many open faults (storm mode): a minimum-cost assignment over the crew × fault
+  travel-time matrix (scipy ``linear_sum_assignment``), where cost is arrival time minus a
+  priority bonus, and a crew already committed to a job keeps it unless moving it gains more
+  than the hysteresis margin.
+
+All travel times come from a :class:`~gridmend.geo.routing.Router`; nothing here measures
+straight lines.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from gridmend.dispatch.crews import Skill
+from gridmend.geo.routing import Router
+from gridmend.topology.elements import Kind
+from gridmend.topology.network import Topology
+
+LonLat = tuple[float, float]
+
+#: Typical on-site time to make safe and repair, by the kind of device that failed (minutes).
+REPAIR_MINUTES: dict[Kind, float] = {
+    Kind.SOURCE: 240.0,
+    Kind.POWER_TRANSFORMER: 240.0,
+    Kind.BREAKER: 120.0,
+    Kind.RECLOSER: 90.0,
+    Kind.SECTIONALISER: 90.0,
+    Kind.LOAD_BREAK_SWITCH: 60.0,
+    Kind.DISCONNECTOR: 60.0,
+    Kind.LINE: 150.0,
+    Kind.BUSBAR: 120.0,
+    Kind.FUSE: 45.0,
+    Kind.TRANSFORMER: 180.0,
+    Kind.METER: 30.0,
+}
+#: However long a job has run, assume at least this much is left (minutes).
+MIN_WORK_LEFT_MIN = 10.0
+
+
+def repair_estimate_s(kind: Kind) -> float:
+    return REPAIR_MINUTES.get(kind, 90.0) * 60.0
+
+
+def work_left_s(kind: Kind, on_site_since: float | None, now: float) -> float:
+    """Remaining on-site work for a job of this device kind (full estimate if not started)."""
+    full = repair_estimate_s(kind)
+    if on_site_since is None:
+        return full
+    return max(full - max(now - on_site_since, 0.0), MIN_WORK_LEFT_MIN * 60.0)
+
+
+def required_skills(topology: Topology, device: int) -> frozenset[Skill]:
+    """Skills a crew needs for a fault on ``device``: MV above the transformer, LV below it."""
+    kind = topology.kind(device)
+    if kind in (Kind.TRANSFORMER, Kind.SOURCE, Kind.POWER_TRANSFORMER):
+        return frozenset({Skill.MV})
+    if kind == Kind.METER:
+        return frozenset({Skill.LV})
+    try:
+        chain = topology.chain(device)
+    except (KeyError, IndexError):
+        chain = ()
+    below_transformer = any(topology.kind(e) == Kind.TRANSFORMER for e in chain[1:])
+    return frozenset({Skill.LV}) if below_transformer else frozenset({Skill.MV})
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A crew that could take a job: where it sets off from and when it is free."""
+
+    crew_id: str
+    origin: LonLat
+    ready_in_s: float = 0.0  # 0 for an available crew; remaining work for a busy one
+    committed_to: str | None = None  # the job it is assigned/travelling to (re-optimisation)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The crew picked for one fault and when it would get there."""
+
+    crew_id: str
+    travel_s: float
+    ready_in_s: float
+    approximate: bool
+
+    @property
+    def arrival_in_s(self) -> float:
+        return self.ready_in_s + self.travel_s
+
+
+def choose_nearest(
+    router: Router, destination: LonLat, candidates: Sequence[Candidate], cap_s: float = math.inf
+) -> Choice | None:
+    """The candidate that arrives first by road (None if none within ``cap_s`` of travel)."""
+    free = [c for c in candidates if c.ready_in_s <= 0.0]
+    busy = [c for c in candidates if c.ready_in_s > 0.0]
+    best: Choice | None = None
+    if free:
+        found = router.nearest([c.origin for c in free], destination, cap_s)
+        if found.index >= 0:
+            c = free[found.index]
+            best = Choice(c.crew_id, found.seconds, 0.0, found.approximate)
+    if busy:
+        bound = best.arrival_in_s if best else math.inf
+        ready = np.array([c.ready_in_s for c in busy])
+        if ready.min() < bound:
+            cap = min(cap_s, bound - float(ready.min()))
+            times = router.times_from_many([c.origin for c in busy], destination, cap)
+            arrival = ready + times
+            k = int(np.argmin(arrival))
+            if math.isfinite(arrival[k]) and arrival[k] < bound:
+                c = busy[k]
+                best = Choice(c.crew_id, float(times[k]), c.ready_in_s, router.approximate)
+    return best
+
+
+@dataclass(frozen=True)
+class AssignmentSettings:
+    """Knobs of storm-mode re-optimisation."""
+
+    #: Faults farther than this by road from a crew are not considered for it (storm cap).
+    cap_s: float = 2 * 3600.0
+    #: A committed crew is moved only if the plan gains more than this many seconds …
+    hysteresis_s: float = 600.0
+    #: … or this share of its current arrival time, whichever is larger.
+    hysteresis_share: float = 0.25
+    #: How many seconds of travel one priority point is worth.
+    seconds_per_point: float = 1.0
+
+
+@dataclass(frozen=True)
+class PlannedJob:
+    crew_id: str
+    fault_id: str
+    travel_s: float
+    arrival_in_s: float
+    changed: bool  # True when this crew was not already committed to this fault
+
+
+@dataclass
+class Plan:
+    """Result of a batch re-optimisation."""
+
+    jobs: list[PlannedJob] = field(default_factory=list)
+    unassigned: list[str] = field(default_factory=list)  # faults left waiting for a crew
+    released: list[tuple[str, str]] = field(default_factory=list)  # (crew, fault) bounced
+
+    def crew_of(self, fault_id: str) -> str | None:
+        return next((j.crew_id for j in self.jobs if j.fault_id == fault_id), None)
+
+    def fault_of(self, crew_id: str) -> str | None:
+        return next((j.fault_id for j in self.jobs if j.crew_id == crew_id), None)
+
+
+#: Cost of a pair that must not be chosen (no skill, unreachable within the cap).
+_FORBIDDEN = 1.0e12
+
+
+def reoptimise(
+    router: Router,
+    candidates: Sequence[Candidate],
+    faults: Sequence[tuple[str, LonLat]],
+    priorities: Sequence[float],
+    eligible: np.ndarray | None = None,
+    settings: AssignmentSettings | None = None,
+) -> Plan:
+    """Minimum-cost crew → fault assignment (one next job per crew) with hysteresis.
+
+    ``faults`` are (fault id, location); ``priorities`` their urgency scores;
+    ``eligible[i, j]`` says whether crew i has the skills for fault j.
+    """
+    s = settings or AssignmentSettings()
+    n_c, n_f = len(candidates), len(faults)
+    if n_c == 0 or n_f == 0:
+        return Plan(unassigned=[f for f, _ in faults])
+    travel = router.matrix(
+        [c.origin for c in candidates], [loc for _, loc in faults], cap_s=s.cap_s
+    )
+    ready = np.array([c.ready_in_s for c in candidates], dtype=np.float64)
+    arrival = ready[:, None] + travel
+    ok = np.isfinite(arrival)
+    if eligible is not None:
+        ok &= np.asarray(eligible, dtype=bool)
+    bonus = s.seconds_per_point * np.asarray(priorities, dtype=np.float64)
+    cost = np.where(ok, arrival - bonus[None, :], _FORBIDDEN)
+    index = {fid: j for j, (fid, _) in enumerate(faults)}
+    for i, c in enumerate(candidates):
+        j = index.get(c.committed_to) if c.committed_to else None
+        if j is not None and ok[i, j]:
+            cost[i, j] -= max(s.hysteresis_s, s.hysteresis_share * arrival[i, j])
+    rows, cols = linear_sum_assignment(cost)
+    plan = Plan()
+    taken = set()
+    for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
+        if not ok[i, j]:
+            continue
+        c = candidates[i]
+        fid = faults[j][0]
+        taken.add(fid)
+        plan.jobs.append(
+            PlannedJob(
+                c.crew_id, fid, float(travel[i, j]), float(arrival[i, j]), c.committed_to != fid
+            )
+        )
+    plan.unassigned = [fid for fid, _ in faults if fid not in taken]
+    for c in candidates:
+        if (
+            c.committed_to
+            and c.committed_to in index
+            and plan.fault_of(c.crew_id) != c.committed_to
+        ):
+            plan.released.append((c.crew_id, c.committed_to))
+    return plan
