@@ -37,7 +37,7 @@ Data repairs (each derived element says what it stands in for):
   ``A-Bx``, ``A-Bxx``, ``A-Bxxx``, the first element from A or B being a fuse cutout. Where
   such a bus is a dead end whose own part of the grid is cut off from the other end's (one
   of them without a source), the connection's first element is missing (feeder
-  ``udt12274`` of ``uhs0_1247`` lacks all 55 ``Line.fuse…``, leaving 945 loads isolated in
+  ``udt12274`` of ``uhs0_1247`` lacks all 55 ``Line.fuse…``, leaving 944 loads isolated in
   OpenDSS too): a fuse ``fuse@<bus>`` is derived from the other end to it. Two parts that
   both have a source are never joined. ``repair_cutouts=False`` turns this off.
 
