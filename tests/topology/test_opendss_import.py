@@ -211,7 +211,7 @@ def test_broken_scripts_name_file_and_line(tmp_path):
             "New Load.x bus1=nowhere kW=3\n"
             "Nwe Line.y bus1=a bus2=b\n"
             "New Line.len bus1=a bus2=b Length=ten\n",
-            "Long_lat_buscoords.txt": COORDS,
+            "Long_lat_buscoords.txt": COORDS + "c -79.8 north\n",
         },
     )
     with pytest.raises(GridValidationError) as err:
@@ -223,7 +223,8 @@ def test_broken_scripts_name_file_and_line(tmp_path):
     assert "Lines.dss:5: Load.x: unknown bus 'nowhere'" in problems
     assert "Lines.dss:6: unknown OpenDSS command 'Nwe'" in problems
     assert "Lines.dss:7: Line.len: length='ten' is not a number" in problems
-    assert len(err.value.problems) == 6
+    assert "Long_lat_buscoords.txt:5: expected 'bus lon lat'" in problems
+    assert len(err.value.problems) == 7
     assert str(tmp_path / "Master.dss") in str(err.value)
 
 
