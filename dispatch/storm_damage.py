@@ -49,6 +49,21 @@ class DeviceFailure:
     element: int  # the element that actually failed (line section or transformer)
 
 
+def clearing_devices(topology: Topology, failed_elements: np.ndarray) -> np.ndarray:
+    """The device that clears each failed element: a failed transformer takes out its own
+    area; a failed line is cleared by the nearest protective device above it (a load-break
+    switch cannot interrupt fault current)."""
+    nodes = topology.nodes_above(failed_elements)
+    out = np.empty(len(nodes), dtype=np.int64)
+    for i, (node, element) in enumerate(zip(nodes.tolist(), failed_elements.tolist(), strict=True)):
+        if node < 0 or topology.kind(element) == Kind.TRANSFORMER:
+            out[i] = node
+            continue
+        chain = topology.protective_chain(node)
+        out[i] = chain[0] if chain else node
+    return out
+
+
 def _earliest_per_device(failures: list[DeviceFailure]) -> list[DeviceFailure]:
     first: dict[int, DeviceFailure] = {}
     for failure in sorted(failures, key=lambda f: (f.time, f.device)):
@@ -82,7 +97,7 @@ def wind_damage(
     failed_elements = elements[failed]
     # Failures happen in the hour before the peak gust at that place.
     times = peak_time[failed] - rng.uniform(0.0, 3600.0, int(failed.sum()))
-    devices = topology.nodes_above(failed_elements)
+    devices = clearing_devices(topology, failed_elements)
     failures = [
         DeviceFailure(int(d), float(t), "wind: line down" if k == Kind.LINE else "wind", int(e))
         for d, t, e, k in zip(
@@ -122,7 +137,7 @@ def flood_damage(
     failed = inside & (rng.random(len(elements)) < p)
     failed_elements = elements[failed]
     times = start + rng.uniform(0.0, rise_s, len(failed_elements))
-    devices = topology.nodes_above(failed_elements)
+    devices = clearing_devices(topology, failed_elements)
     failures = [
         DeviceFailure(int(d), float(t), "flood", int(e))
         for d, t, e in zip(devices.tolist(), times.tolist(), failed_elements.tolist(), strict=True)
