@@ -21,7 +21,7 @@ Mapping:
 - ``enabled=n`` on a line (SMART-DS normally open ties), or an ``Open`` command → normally
   open.
 - ``Transformer`` → distribution transformer (one transformer area) when its lowest
-  winding voltage is at most 1 kV, else power transformer. From = winding 1 bus, to =
+  secondary winding voltage is at most 1 kV, else power transformer. From = winding 1 bus, to =
   winding 2 bus; a split-phase 3-winding transformer has both secondaries on one LV bus.
 - ``Load`` → one meter (one customer) at its ``bus1``: metered at MV (kV > 1) →
   industrial; three-phase, or 100 kW and more, on an LV service → commercial (SMART-DS
@@ -363,6 +363,7 @@ def _transformer(obj: DssObject) -> _Branch:
                     kvas[w] = float(item)
     if any(b is None for b in buses):
         raise ValueError("every winding needs a bus")
+    primary, secondary = str(buses[0]), str(buses[1])
     if len(set(buses[1:])) > 1:
         raise ValueError("windings 2.. on different buses (a true 3-winding transformer)")
     secondary_kv = [kv for kv in kvs[1:] if kv is not None]
@@ -372,14 +373,7 @@ def _transformer(obj: DssObject) -> _Branch:
     attributes: dict[str, object] = {}
     if kvas[0] is not None:
         attributes["rated_kva"] = kvas[0]
-    return _Branch(
-        obj.element_id,
-        kind,
-        buses[0],
-        buses[1],
-        obj.where,
-        attributes=attributes,  # type: ignore[arg-type]
-    )
+    return _Branch(obj.element_id, kind, primary, secondary, obj.where, attributes=attributes)
 
 
 def _meter(obj: DssObject) -> _Point:
