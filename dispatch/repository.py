@@ -15,9 +15,10 @@ from typing import Any
 import shapely
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
-from gridmend.db.dialects import insert_for
+from gridmend.db.dialects import dialect_name, insert_for
 from gridmend.db.errors import Conflict, NotFound
 from gridmend.db.types import utcnow
 from gridmend.dispatch.models import (
@@ -191,6 +192,14 @@ def record_report(
     return StoredReport(*row, created=inserted is not None)
 
 
+_BATCH_INSERT = {
+    name: dialect_insert(Report.__table__)
+    .on_conflict_do_nothing(index_elements=["report_id"])
+    .returning(Report.__table__.c.report_id)
+    for name, dialect_insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+
+
 def record_reports(
     session: Session, reports: Sequence[IncomingReport], now: datetime | None = None
 ) -> list[StoredReport]:
@@ -205,13 +214,11 @@ def record_reports(
     unique = list({r.report_id: r for r in reversed(reports)}.values())[::-1]
     for start in range(0, len(unique), BATCH_ROWS):
         chunk = unique[start : start + BATCH_ROWS]
-        statement = (
-            insert_for(session, Report)
-            .values([r.row(now) for r in chunk])
-            .on_conflict_do_nothing(index_elements=["report_id"])
-            .returning(Report.report_id)
+        # executemany of one cached statement (SQLAlchemy batches it as "insertmanyvalues").
+        result = session.connection().execute(
+            _BATCH_INSERT[dialect_name(session)], [r.row(now) for r in chunk]
         )
-        created.update(session.scalars(statement))
+        created.update(result.scalars())
         ids = [r.report_id for r in chunk]
         for row in session.execute(select(*_STORED_COLUMNS).where(Report.report_id.in_(ids))):
             stored[row.report_id] = StoredReport(*row, created=row.report_id in created)
