@@ -22,7 +22,7 @@ def load_grid(spec: str | Path) -> Grid:
             [f"no such file, and not a bundled fixture (bundled: {known})"], text
         )
     name = path.name.lower()
-    if name.endswith(".dss") or path.is_dir():
+    if name.endswith((".dss", ".dss.gz")) or path.is_dir():
         from gridmend.topology.opendss_import import read_opendss
 
         return read_opendss(path)
