@@ -76,9 +76,9 @@ def main() -> None:
             n = len(storm.reports)
             engine = run_engine(topology, storm.reports, resolver)
             inferred = [topology.grid.element_ids[f.device] for f in engine.active_faults()]
-            engine_tally.add(score(inferred, storm.truth, n), storm.truth)
+            engine_tally.add(score(inferred, storm.truth, n, topology), storm.truth)
             baseline = dbscan_baseline(topology, storm.reports, resolver)
-            base_tally.add(score(baseline, storm.truth, n), storm.truth)
+            base_tally.add(score(baseline, storm.truth, n, topology), storm.truth)
         rows.append(
             (name, len(topology.meters), engine_tally, base_tally, time.perf_counter() - started)
         )

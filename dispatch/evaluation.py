@@ -40,10 +40,57 @@ class Score:
         return self.reports / max(self.work_orders, 1)
 
 
-def score(inferred_devices: Sequence[str], truth: dict, reports: int) -> Score:
-    """Compare inferred work orders (their device ids) with the truth file's faults."""
-    true = {f["device_id"] for f in truth["faults"]}
-    detectable = {f["device_id"] for f in truth["faults"] if f["reports"] > 0}
+def observable_device(topology: Topology, element: int) -> int:
+    """The topmost device with exactly the same customers as ``element``.
+
+    A fuse whose only downstream part is another fuse (cascaded LV cable cabinets) cannot
+    be told apart from it by any report: both cut off the very same customers. Scoring
+    treats such a cascade as one observable device.
+    """
+    kinds = topology.grid.kind
+    codes = {int(k) for k in _candidate_codes()}
+    n = topology.customers_below(element)
+    best = element
+    for node in topology.chain(element)[1:]:
+        if int(kinds[node]) not in codes:
+            continue
+        if topology.customers_below(node) != n:
+            break
+        best = node
+    return best
+
+
+def _candidate_codes() -> list[int]:
+    from gridmend.topology.grid import KIND_INDEX
+
+    return [KIND_INDEX[k] for k in _CANDIDATES]
+
+
+def canonical_ids(topology: Topology, device_ids: Sequence[str]) -> list[str]:
+    """Device ids mapped to their observable device (see :func:`observable_device`)."""
+    ids = topology.grid.element_ids
+    index = topology.grid.index
+    return [ids[observable_device(topology, index[d])] for d in device_ids]
+
+
+def score(
+    inferred_devices: Sequence[str],
+    truth: dict,
+    reports: int,
+    topology: Topology | None = None,
+) -> Score:
+    """Compare inferred work orders (their device ids) with the truth file's faults.
+
+    With ``topology``, devices are compared as observable devices (cascades with the same
+    customers count as one).
+    """
+    faults = truth["faults"]
+    true_ids = [f["device_id"] for f in faults]
+    if topology is not None:
+        inferred_devices = canonical_ids(topology, inferred_devices)
+        true_ids = canonical_ids(topology, true_ids)
+    true = set(true_ids)
+    detectable = {d for d, f in zip(true_ids, faults, strict=True) if f["reports"] > 0}
     tp_orders = sum(1 for d in inferred_devices if d in true)
     found = set(inferred_devices) & true
     precision = tp_orders / len(inferred_devices) if inferred_devices else 1.0

@@ -32,7 +32,7 @@ from gridmend.dispatch.answers import Answer, AnswerKind, customer_side, rejecte
 from gridmend.dispatch.planned_outages import PlannedOutage, PlannedOutageBook
 from gridmend.dispatch.reports import Channel, Report, Scope
 from gridmend.dispatch.resolution import Resolution, Resolver
-from gridmend.dispatch.rules import InferenceSettings
+from gridmend.dispatch.rules import InferenceSettings, RollUpRule
 from gridmend.topology.elements import PROTECTIVE_KINDS, Kind
 from gridmend.topology.grid import KIND_INDEX
 from gridmend.topology.network import Topology
@@ -113,7 +113,7 @@ class OutageEngine:
         self._pred: set[int] = set()
         self._confirmed: set[int] = set()
         self._n_area: dict[int, int] = {}
-        self._child_prov: dict[int, int] = {}
+        self._parts_out: dict[int, int] = {}
         self._sub_out: dict[int, int] = {}
         self._root_fault: dict[int, Fault] = {}
         self._roots_below: dict[int, set[int]] = {}
@@ -294,15 +294,19 @@ class OutageEngine:
             return rejected(rid, res.reason or "unresolved")
         if res.device >= 0:
             return self._device_report(report, res.device)
-        if res.meter >= 0:
+        if res.meter >= 0 and res.via == "id":
             key, leaf = res.meter, int(self._leaf_of[res.meter])
             if leaf < 0:
                 return rejected(rid, f"meter {self._ids[key]} has no transformer or device above")
         else:
-            leaf = int(self._leaf_of[res.nearest]) if res.nearest >= 0 else -1
+            # A GPS fix places the caller on an LV cable, not in a household: all fixes
+            # there count as one witness (a repeat call from the same flat would otherwise
+            # look like a neighbour's).
+            near = res.meter if res.meter >= 0 else res.nearest
+            leaf = int(self._leaf_of[near]) if near >= 0 else -1
             if leaf < 0:
                 leaf = self._up_candidate(res.area)
-            key = -(leaf + 2)  # one pseudo-meter per ambiguous fix location
+            key = -(leaf + 2)
         chain = self.chain(leaf)
         if self.planned.outages:
             planned = self.planned.covering(key, chain, report.time)
@@ -354,7 +358,7 @@ class OutageEngine:
                 state.strong = state.strong or strong
                 state.gasped = state.gasped or gasp
                 self._count(key, state, +1)
-                self._reevaluate(leaf)
+                self._reevaluate(leaf, adding=True)
             return self._answer_for(report, key, before)
         state = _Out(leaf, strong, gasp, report.time, report.scope, [report.report_id])
         self._add_out(key, state)
@@ -379,7 +383,7 @@ class OutageEngine:
             self._reevaluate(node)
             return Answer(AnswerKind.RESTORED, report.report_id)
         self._scada.add(node)
-        self._reevaluate(node)
+        self._reevaluate(node, adding=True)
         top = self._top_predicted(node)
         fault = self._root_fault[top]
         fault.report_ids.append(report.report_id)
@@ -415,58 +419,61 @@ class OutageEngine:
             return n
         return self._n_strong.get(c, 0) or (1 if self._n_area.get(c, 0) else 0)
 
-    def _status(self, c: int) -> int:
+    def _status(self, c: int, adding: bool = False) -> int:
         """0 = not out, 1 = provisionally out (one caller), 2 = confirmed out.
 
-        Only confirmed candidates count towards the roll-up of the device above them, so one
-        misplaced GPS fix cannot lift a fault to the transformer or feeder.
+        Only evidence, never a prediction, rolls up: a device above counts the reports
+        below it part by part (see :class:`RollUpRule`). With ``adding`` (evidence only
+        grew) a confirmed device stays confirmed without re-checking.
         """
+        if adding and c in self._confirmed:
+            return 2
         if c in self._scada:
             return 2
         rule = self._rule[c]
         gasps = self._n_gasp.get(c, 0)
         if rule.last_gasp_count and gasps >= rule.last_gasp_count:
             return 2
-        kids = self._child_out.get(c, 0)
-        if kids and rule.children_out(kids, self._children[c]):
+        if self._parts_out.get(c, 0) >= rule.min_parts and self._rolls_up(c, rule):
             return 2
-        prov = self._child_prov.get(c, 0)
-        if kids and prov and rule.children_out(kids + prov, self._children[c]):
-            if rule.children_out(kids + self._consistent_provisional(c), self._children[c]):
-                return 2
         eff = self._eff_meters(c)
         if eff and rule.meters_out(eff, max(self._direct[c], 1)):
             return 2 if eff >= 2 or gasps else 1
         return 0
 
-    def _consistent_provisional(self, c: int) -> int:
-        """Provisional children whose few reports fit their confirmed siblings' report rate.
-
-        If a sibling area of similar size has reported at rate r, a really dark area of n
-        customers should show about r·n reports; one report where fifteen are expected is
-        a misplaced fix, one where two or three are expected is a quiet part of the outage.
-        """
-        kids = self._kids.get(c, ())
-        if len(kids) > 12:
-            return 0
-        confirmed = [k for k in kids if k in self._confirmed]
-        customers = sum(self._customers[k] for k in confirmed)
-        if not customers:
-            return 0
-        rate = sum(self._sub_out.get(k, 0) for k in confirmed) / customers
-        accepted = 0
-        for k in kids:
-            if k in self._pred and k not in self._confirmed:
-                expected = rate * self._customers[k]
-                seen = self._sub_out.get(k, 0)
-                # Poisson P(X ≤ seen | expected) ≥ 5 %: the silence is unremarkable.
-                term = cdf = math.exp(-expected)
-                for i in range(1, seen + 1):
-                    term *= expected / i
-                    cdf += term
-                if cdf >= 0.05:
-                    accepted += 1
-        return accepted
+    def _rolls_up(self, c: int, rule: RollUpRule) -> bool:
+        """Do the reporting parts below ``c`` add up to one outage of ``c``?"""
+        parts: list[tuple[int, int]] = []  # (customers, reports)
+        direct = self._direct[c]
+        if direct:
+            parts.append((direct, self._n_strong.get(c, 0) + self._n_area.get(c, 0)))
+        sub = self._sub_out
+        customers = self._customers
+        for k in self._kids.get(c, ()):
+            n = customers[k]
+            if n:
+                parts.append((n, sub.get(k, 0)))
+        seen_customers = sum(n for n, r in parts if r)
+        total = sum(n for n, _ in parts)
+        if not total or not seen_customers or seen_customers < rule.min_share * total:
+            return False
+        reports = sum(r for _, r in parts)
+        rate = reports / seen_customers
+        if reports < rule.min_reports or rate < rule.min_rate:
+            return False
+        threshold = rule.silence_p
+        for n, r in parts:
+            expected = rate * n
+            if r >= expected:
+                continue
+            # Poisson P(X ≤ r | expected): is this part's quiet unremarkable?
+            term = cdf = math.exp(-expected)
+            for i in range(1, r + 1):
+                term *= expected / i
+                cdf += term
+            if cdf < threshold:
+                return False
+        return True
 
     def _apply(self, c: int, status: int) -> tuple[bool, bool]:
         """Store a new status; returns (prediction changed, confirmation changed)."""
@@ -488,24 +495,17 @@ class OutageEngine:
                 self._pred.add(c)
             else:
                 self._pred.discard(c)
-        was_prov, now_prov = was_pred and not was_conf, now_pred and not now_conf
-        if was_prov != now_prov:
-            parent = self._parent[c]
-            if parent >= 0:
-                self._child_prov[parent] = self._child_prov.get(parent, 0) + (1 if now_prov else -1)
-        return now_pred != was_pred, now_conf != was_conf or was_prov != now_prov
+        return now_pred != was_pred, now_conf != was_conf
 
-    def _reevaluate(self, c: int, withdrawn_as: str = "withdrawn") -> None:
-        """Recompute predictions from ``c`` upwards while confirmations change."""
+    def _reevaluate(self, c: int, withdrawn_as: str = "withdrawn", adding: bool = False) -> None:
+        """Recompute predictions from ``c`` up to its source (evidence changed on the way)."""
         while c >= 0:
-            pred_changed, conf_changed = self._apply(c, self._status(c))
+            pred_changed, _ = self._apply(c, self._status(c, adding))
             if pred_changed:
                 if c in self._pred:
                     self._became_predicted(c)
                 else:
                     self._became_unpredicted(c, withdrawn_as)
-            if not conf_changed:
-                return
             c = self._parent[c]
 
     def _add_out(self, key: int, state: _Out) -> None:
@@ -520,7 +520,7 @@ class OutageEngine:
         else:
             for c in self.chain(leaf):
                 self._stray_below.setdefault(c, set()).add(key)
-        self._reevaluate(leaf)
+        self._reevaluate(leaf, adding=True)
 
     def _remove_out(self, key: int, reevaluate: bool = True) -> _Out:
         state = self._out.pop(key)
@@ -687,10 +687,21 @@ class OutageEngine:
     def _count(self, key: int, state: _Out, sign: int) -> None:
         """Add (+1) or take away (-1) one out meter's evidence at its leaf."""
         leaf = state.leaf
-        if key >= 0 or state.strong:
+        if state.strong:
+            # Strong evidence per subtree, and how many parts of each device report.
             sub = self._sub_out
+            parts = self._parts_out
+            parent = self._parent
+            direct_before = self._n_strong.get(leaf, 0) + self._n_area.get(leaf, 0)
+            if (direct_before == 0 and sign > 0) or (direct_before == 1 and sign < 0):
+                parts[leaf] = parts.get(leaf, 0) + sign
             for c in self.chain(leaf):
-                sub[c] = sub.get(c, 0) + sign
+                before = sub.get(c, 0)
+                sub[c] = before + sign
+                if (before == 0 and sign > 0) or (before == 1 and sign < 0):
+                    p = parent[c]
+                    if p >= 0:
+                        parts[p] = parts.get(p, 0) + sign
         if key < 0:
             if state.strong:
                 self._n_area[leaf] = self._n_area.get(leaf, 0) + sign
