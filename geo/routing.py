@@ -489,6 +489,18 @@ class RoadRouter(Router):
     def reopen(self, edges=None, *, both_directions: bool = True) -> int:
         return self.graph.reopen(edges, both_directions=both_directions)
 
+    def close_within(self, area: shapely.Geometry) -> tuple[np.ndarray, int]:
+        """Close every street that touches an area (lon/lat polygon, e.g. a flood zone)."""
+        proj = self.snapper.projector
+        metric = shapely.transform(area, lambda xy: np.column_stack(proj.forward(*xy.T)))
+        hit = self.snapper.tree.query(metric, predicate="intersects")
+        edges = self.snapper.edges[hit]
+        tw = self.graph.twin[edges]
+        edges = np.unique(np.concatenate([edges, tw[tw >= 0]]))
+        if edges.size == 0:
+            return edges, self.graph.version
+        return edges, self.close_edges(edges)
+
     def close_near(self, lon: float, lat: float) -> tuple[np.ndarray, int]:
         """Close the street nearest a reported point (both directions); (edges, version)."""
         s = self.snap([(lon, lat)])
@@ -540,6 +552,31 @@ def _run_forked(job: _MatrixJob, chunks: list[tuple[int, int]], workers: int) ->
         _FORKED_JOB = None
 
 
-def router_for(graph: RoadGraph | None) -> Router:
-    """A road router when a road network covers the region, else the approximate one."""
-    return RoadRouter(graph) if graph is not None else ApproximateRouter()
+def covers(graph: RoadGraph, points: Points, margin_m: float = MAX_SNAP_M) -> bool:
+    """Whether every point lies within the road network's extent (plus a margin)."""
+    p = as_points(points)
+    if p.size == 0:
+        return True
+    lat0 = float(np.median(graph.node_lat))
+    dlat = margin_m / 111_320.0
+    dlon = dlat / max(math.cos(math.radians(lat0)), 0.01)
+    inside = (
+        (p[:, 0] >= graph.node_lon.min() - dlon)
+        & (p[:, 0] <= graph.node_lon.max() + dlon)
+        & (p[:, 1] >= graph.node_lat.min() - dlat)
+        & (p[:, 1] <= graph.node_lat.max() + dlat)
+    )
+    return bool(inside.all())
+
+
+def router_for(graph: RoadGraph | None, points: Points | None = None) -> Router:
+    """A road router when a road network covers the region, else the approximate one.
+
+    ``points`` (e.g. the grid's buses) decide coverage: a Helsinki road graph does not route
+    crews in Offenburg, so that region gets the approximation — which says so.
+    """
+    if graph is None:
+        return ApproximateRouter()
+    if points is not None and not covers(graph, points):
+        return ApproximateRouter()
+    return RoadRouter(graph)

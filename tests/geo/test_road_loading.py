@@ -149,3 +149,16 @@ def test_largest_strongly_connected_component_drops_one_way_stubs():
     assert (g.base_time_ds == 55).all()
     with pytest.raises(ValueError, match="speed"):
         build_road_graph("bad", lon, lat, tail, head, np.full(5, 55.0), np.zeros(5))
+
+
+def test_generated_lattice_is_reproducible_and_road_like():
+    from gridmend.geo.synthetic_roads import lattice_road_graph
+
+    a = lattice_road_graph(40, 40, seed=9)
+    b = lattice_road_graph(40, 40, seed=9)
+    assert np.array_equal(a.base_time_ds, b.base_time_ds) and np.array_equal(a.head, b.head)
+    assert 1400 < a.n_nodes <= 1600
+    assert 0.05 < a.oneway.mean() < 0.4
+    assert set(a.highway_classes) == {"residential", "secondary", "primary"}
+    n, _ = connected_components(a.forward_csr(), directed=True, connection="strong")
+    assert n == 1

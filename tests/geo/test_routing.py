@@ -185,3 +185,38 @@ def test_approximate_router_says_so_and_uses_detour_at_rural_speed():
     m = r.matrix(crews, [a, b])
     assert m.shape == (3, 2) and m[1, 1] == pytest.approx(r.eta(crews[1], b).seconds)
     assert math.isinf(r.matrix(crews, [a], cap_s=60)[2, 0])
+
+
+def test_flood_zone_closes_every_street_it_touches(router, helsinki):
+    import shapely
+
+    centre = node_point(helsinki, 100)
+    zone = shapely.Point(centre).buffer(0.001)
+    edges, version = router.close_within(zone)
+    assert edges.size > 0 and version == helsinki.version and helsinki.closed[edges].all()
+    ends_inside = shapely.intersects_xy(zone, helsinki.node_lon, helsinki.node_lat)
+    touching = ends_inside[helsinki.tail] | ends_inside[helsinki.head]
+    assert helsinki.closed[touching].all()  # every street with an end in the zone is shut
+    route = router.eta(node_point(helsinki, 0), node_point(helsinki, 100))
+    assert not route.reachable  # the junction itself is under water
+
+
+def test_region_without_roads_gets_the_approximate_router(helsinki):
+    from gridmend.fixtures import shared_data
+    from gridmend.geo.routing import router_for
+
+    data = shared_data()
+    if data is None:
+        pytest.skip("shared data not available")
+    import geopandas as gpd
+
+    buses = gpd.read_file(
+        data / "oberrhein" / "oberrhein_schutterwald_pandapower.gpkg", layer="mv_oberrhein_bus"
+    )
+    points = np.column_stack([buses.geometry.x, buses.geometry.y])
+    offenburg = router_for(helsinki, points)
+    assert isinstance(offenburg, ApproximateRouter)
+    route = offenburg.eta(tuple(points[0]), tuple(points[-1]))
+    assert route.approximate and route.to_dict()["approximate"] is True
+    assert isinstance(router_for(helsinki, [node_point(helsinki, 3)]), RoadRouter)
+    assert isinstance(router_for(None), ApproximateRouter)
