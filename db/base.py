@@ -27,6 +27,7 @@ def load_all_models() -> MetaData:
     """Import every domain's models so the metadata is complete (Alembic, tests)."""
     import gridmend.api.models
     import gridmend.dispatch.models
+    import gridmend.geo.models
     import gridmend.topology.models  # noqa: F401
 
     return Base.metadata

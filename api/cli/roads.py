@@ -93,3 +93,49 @@ def eta(
     console.print(f"distance     {route.metres / 1000:.2f} km")
     console.print(f"route        {len(route.coordinates or [])} points")
     console.print(f"approximate  {'yes' if route.approximate else 'no'}")
+
+
+@app.command("import")
+def import_(
+    roads: RoadsArg,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url", help="Database URL; default: $GRIDMEND_DATABASE_URL, else ./gridmend.sqlite."
+        ),
+    ] = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Store a road network in the database as its next version, in one transaction."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from gridmend.api.cli.db import fail_database, open_database
+    from gridmend.db.migrate import current_revision, head_revision
+    from gridmend.geo.repository import import_road_network
+
+    graph = _open(roads)  # an unreadable file is refused before any write
+    database = open_database(url)
+    try:
+        if current_revision(database.engine) != head_revision():
+            fail("the database schema is not up to date; run: gridmend db upgrade")
+        with database.unit_of_work() as session:
+            network = import_road_network(session, graph, source=roads)
+            result = {
+                "roads": network.name,
+                "version": network.version,
+                "network_id": network.id,
+                "nodes": network.node_count,
+                "edges": network.edge_count,
+            }
+    except SQLAlchemyError as err:
+        fail_database(database, err)
+    finally:
+        database.dispose()
+    if json_output:
+        emit_json(result)
+        return
+    console.print(
+        f"imported roads {result['roads']} version {result['version']}: "
+        f"{result['nodes']} nodes, {result['edges']} edges",
+        highlight=False,
+    )

@@ -23,6 +23,7 @@ GIST_INDEXED = {
     ("faults", "area"),
     ("crews", "position"),
     ("planned_outages", "area"),
+    ("road_edges", "geom"),
 }
 
 GIST_NAMES = {f"ix_{table}_{column}" for table, column in GIST_INDEXED}
