@@ -216,6 +216,18 @@ class EdgeSnapper:
         return Snap(self.edges[line].astype(np.int64), np.clip(frac, 0.0, 1.0), dist, p)
 
 
+def _exhausted(graph: sp.csr_matrix, dist: np.ndarray) -> bool:
+    """True when a limited search settled everything reachable (raising it cannot help):
+    no open edge leads from a reached node to an unreached one."""
+    dist = np.asarray(dist).ravel()
+    reached = np.flatnonzero(np.isfinite(dist))
+    if reached.size == 0:
+        return True
+    out = graph[reached]
+    heads = out.indices[np.isfinite(out.data)]
+    return not bool(np.isinf(dist[heads]).any())
+
+
 def _part(frac: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Time of a fraction of an edge; a closed edge (inf) stays closed even at fraction 0."""
     with np.errstate(invalid="ignore"):
@@ -313,6 +325,13 @@ class RoadRouter(Router):
         )
 
     @staticmethod
+    def _initial_limit(origins: np.ndarray, destination: np.ndarray) -> float:
+        """First Dijkstra time limit (ds): twice the straight line at town speed, ≥ 1 min."""
+        p = np.atleast_2d(origins)
+        straight = float(haversine_m(p[:, 0], p[:, 1], destination[0], destination[1]).min())
+        return max(600.0, 2.0 * straight / (30.0 / 3.6) / TIME_UNIT_S)
+
+    @staticmethod
     def _limit(cap_s: float) -> float:
         return cap_s / TIME_UNIT_S if math.isfinite(cap_s) else np.inf
 
@@ -364,15 +383,16 @@ class RoadRouter(Router):
     ) -> np.ndarray:
         """Seconds from each origin to one destination: one Dijkstra on the reversed graph."""
         o, d = self.snap(origins), self.snap([destination])
-        rows = self._reverse_search(d, self._limit(cap_s))
+        rows, _ = self._reverse_search(d, self._limit(cap_s))
         out = self._from_rows(rows, o, d) * TIME_UNIT_S
         out[out > cap_s] = np.inf
         return out
 
-    def _reverse_search(self, d: Snap, limit: float) -> np.ndarray:
+    def _reverse_search(self, d: Snap, limit: float) -> tuple[np.ndarray, sp.csr_matrix]:
         an1, ac1, an2, ac2 = self._arrive(d)
         graph = self._augmented(self.graph.reverse_csr(), an1, ac1, an2, ac2)
-        return dijkstra(graph, directed=True, indices=[self.graph.n_nodes], limit=limit)
+        rows = dijkstra(graph, directed=True, indices=[self.graph.n_nodes], limit=limit)
+        return rows, graph
 
     def _from_rows(self, rows: np.ndarray, o: Snap, d: Snap) -> np.ndarray:
         ln1, lc1, ln2, lc2 = self._leave(o)
@@ -390,21 +410,17 @@ class RoadRouter(Router):
         o, d = self.snap(origins), self.snap([destination])
         if o.edge.size == 0:
             return Nearest(-1, math.inf, False)
-        p = o.points
-        q = d.points[0]
-        straight = float(haversine_m(p[:, 0], p[:, 1], q[0], q[1]).min())
         cap_ds = self._limit(cap_s)
-        limit = max(600.0, 2.0 * straight / (30.0 / 3.6) / TIME_UNIT_S)  # ≥ 1 min
+        limit = self._initial_limit(o.points, d.points[0])
         while True:
             limit = min(limit, cap_ds)
-            rows = self._reverse_search(d, limit)
+            rows, graph = self._reverse_search(d, limit)
             times = self._from_rows(rows, o, d)
             k = int(np.argmin(times))
             best = float(times[k])
             if best <= limit or limit >= cap_ds:
                 break
-            reached = rows[np.isfinite(rows)]
-            if reached.size and reached.max() < limit * 0.999:  # search exhausted the graph
+            if _exhausted(graph, rows):
                 break
             limit *= 4.0
         seconds = best * TIME_UNIT_S
@@ -419,11 +435,20 @@ class RoadRouter(Router):
         an1, ac1, an2, ac2 = self._arrive(d)
         graph = self._augmented(self.graph.forward_csr(), ln1, lc1, ln2, lc2)
         v = self.graph.n_nodes
-        dist, pred = dijkstra(graph, directed=True, indices=[v], return_predecessors=True)
-        dist, pred = dist[0], pred[0]
-        via = np.array([dist[an1[0]] + ac1[0], dist[an2[0]] + ac2[0]])
         direct = float(self._same_edge(o, d)[0, 0])
-        best = float(min(via.min(), direct))
+        # grow a time limit until the destination is settled within it (exact, and cheap
+        # on a big graph for a short trip)
+        limit = self._initial_limit(o.points[0], d.points[0])
+        while True:
+            dist, pred = dijkstra(
+                graph, directed=True, indices=[v], return_predecessors=True, limit=limit
+            )
+            dist, pred = dist[0], pred[0]
+            via = np.array([dist[an1[0]] + ac1[0], dist[an2[0]] + ac2[0]])
+            best = float(min(via.min(), direct))
+            if best <= limit or _exhausted(graph, dist):
+                break
+            limit *= 4.0
         version = self.graph.version
         if not math.isfinite(best):
             return Route(math.inf, math.inf, [] if geometry else None, False, version)

@@ -220,3 +220,26 @@ def test_region_without_roads_gets_the_approximate_router(helsinki):
     assert route.approximate and route.to_dict()["approximate"] is True
     assert isinstance(router_for(helsinki, [node_point(helsinki, 3)]), RoadRouter)
     assert isinstance(router_for(None), ApproximateRouter)
+
+
+def test_nearest_crew_and_etas_stay_exact_when_crews_are_far_away():
+    from gridmend.geo.synthetic_roads import lattice_road_graph
+
+    g = lattice_road_graph(60, 60, seed=4)
+    router = RoadRouter(g)
+    ref = reference_digraph(g)
+    rng = np.random.default_rng(8)
+    west = np.flatnonzero(g.node_lon < np.quantile(g.node_lon, 0.1))
+    east = np.flatnonzero(g.node_lon > np.quantile(g.node_lon, 0.9))
+    crews = rng.choice(west, 12, replace=False)  # all crews on the far side of town
+    crew_pts = router.snap([node_point(g, c) for c in crews])
+    rev = ref.reverse(copy=False)
+    for fault in rng.choice(east, 5, replace=False):
+        lengths = nx.single_source_dijkstra_path_length(rev, int(fault), weight="w")
+        expected = np.array([lengths[int(c)] * 0.1 for c in crews])
+        best = router.nearest_crew(node_point(g, fault), crew_pts)
+        assert best.seconds == pytest.approx(expected.min(), abs=1e-6)
+        route = router.eta(node_point(g, crews[best.index]), node_point(g, fault))
+        assert route.seconds == pytest.approx(expected.min(), abs=1e-6)
+    capped = router.nearest_crew(node_point(g, east[0]), crew_pts, cap_s=30.0)
+    assert capped.index == -1 and math.isinf(capped.seconds)
