@@ -113,13 +113,14 @@ def _why_not(current: WorkOrderState, target: WorkOrderState) -> str:
 class Transition:
     """One stamped state change of a work order."""
 
-    seq: int
+    seq: int  # position in the order's log, 1, 2, …
     time: float
     from_state: WorkOrderState
     to_state: WorkOrderState
     actor: str
     position: LonLat | None = None
     reason: str = ""
+    sender_seq: int | None = None  # the sender's per-job sequence number, when it sent one
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -130,6 +131,7 @@ class Transition:
             "actor": self.actor,
             "position": list(self.position) if self.position else None,
             "reason": self.reason,
+            "sender_seq": self.sender_seq,
         }
 
 
@@ -156,7 +158,7 @@ class WorkOrder:
     kind: str = "fault"  # "fault" or "customer_visit"
     state: WorkOrderState = S.CREATED
     crew_id: str | None = None
-    last_seq: int = 0
+    last_seq: int = 0  # highest per-job sequence number a sender (crew app) has used
     events: list[Transition] = field(default_factory=list)
     ignored: list[IgnoredEvent] = field(default_factory=list)
     merged_into: str | None = None
@@ -241,10 +243,12 @@ class WorkOrder:
                 target.value,
                 "only the dispatcher releases a crew from a job",
             )
-        new_seq = self.last_seq + 1 if seq is None else seq
-        event = Transition(new_seq, float(time), self.state, target, actor, position, reason)
+        event = Transition(
+            len(self.events) + 1, float(time), self.state, target, actor, position, reason, seq
+        )
         self.events.append(event)
-        self.last_seq = new_seq
+        if seq is not None:
+            self.last_seq = seq
         self.state = target
         if target == S.CREATED:
             self.crew_id = None

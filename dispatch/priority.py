@@ -26,7 +26,7 @@ class PriorityWeights:
     main_line: float = 4_000.0  # per rank step above a single customer (breaker = 5 steps)
     customers: float = 1.0  # per customer affected …
     customers_cap: int = 3_000  # … up to this many (keeps main line ahead)
-    promise: float = 1.0  # per minute the promise is closer (or overdue), ±120 min
+    promise: float = 1.0  # per minute the promise is closer (or overdue): 0 … 240 points
     waiting: float = 0.05  # per minute since the first report, up to 48 h
 
 

@@ -114,7 +114,7 @@ class RepeatFaultRegister:
         start = now - self.window_days * DAY_S
         groups: dict[tuple[Scope, int], list[FaultRecord]] = defaultdict(list)
         for r in self.records.values():
-            if start < r.time <= now:
+            if r.device >= 0 and start < r.time <= now:
                 for place in self.places(r):
                     groups[place].append(r)
         ids = self.topology.grid.element_ids

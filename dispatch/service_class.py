@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -91,7 +92,11 @@ class ServiceClassMap:
     area it cuts off: the promise follows the customers who are waiting.
     """
 
-    _STRICTNESS = {ServiceClass.URBAN: 0, ServiceClass.RURAL: 1, ServiceClass.REMOTE: 2}
+    _STRICTNESS: ClassVar[dict[ServiceClass, int]] = {
+        ServiceClass.URBAN: 0,
+        ServiceClass.RURAL: 1,
+        ServiceClass.REMOTE: 2,
+    }
 
     def __init__(self, topology: Topology, classes: dict[int, ServiceClass] | None = None):
         self.topology = topology
