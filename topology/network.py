@@ -463,6 +463,23 @@ class Topology:
         e = self.element_index(element_id)
         if not self._is_switching[e]:
             raise SwitchingRefused(f"{element_id} is a {self.kind(e)}, which cannot be switched")
+        return self._set_closed(e, close)
+
+    def set_in_service(self, element_id: str, in_service: bool) -> SwitchResult:
+        """Take a device or transformer out of service (it failed) or back in (repaired).
+
+        A failed transformer darkens its own area just as an operated fuse darkens what is
+        below it; both re-evaluate only that subtree.
+        """
+        e = self.element_index(element_id)
+        if not (self._is_hierarchy[e] and self._is_branch[e]):
+            raise SwitchingRefused(
+                f"{element_id} is a {self.kind(e)}: only devices and transformers go out of service"
+            )
+        return self._set_closed(e, in_service)
+
+    def _set_closed(self, e: int, close: bool) -> SwitchResult:
+        element_id = self.grid.element_ids[e]
         if bool(self.closed[e]) == close:
             empty = np.empty(0, dtype=np.int64)
             return SwitchResult(element_id, close, empty, empty, False)

@@ -180,3 +180,14 @@ def test_a_failed_line_section_is_cleared_by_the_device_feeding_it(oberrhein):
     assert oberrhein.is_below(head, oberrhein.element_index("oberrhein/switch/99"))
     # A device clears itself.
     assert oberrhein.node_above(fuse) == fuse
+
+
+def test_a_failed_transformer_darkens_its_area_until_it_is_repaired(oberrhein):
+    transformer = oberrhein.element_index("oberrhein/trafo/135")
+    area = set(oberrhein.meters_below(transformer).tolist())
+    failed = oberrhein.set_in_service("oberrhein/trafo/135", False)
+    assert set(failed.deenergised.tolist()) == area
+    repaired = oberrhein.set_in_service("oberrhein/trafo/135", True)
+    assert set(repaired.energised.tolist()) == area
+    with pytest.raises(SwitchingRefused, match="only devices and transformers"):
+        oberrhein.set_in_service("oberrhein/line/3", False)
