@@ -114,6 +114,8 @@ class OutageEngine:
         self._confirmed: set[int] = set()
         self._n_area: dict[int, int] = {}
         self._parts_out: dict[int, int] = {}
+        self._rolled: set[int] = set()
+        self._sub_gasp: dict[int, int] = {}
         self._sub_out: dict[int, int] = {}
         self._root_fault: dict[int, Fault] = {}
         self._roots_below: dict[int, set[int]] = {}
@@ -160,6 +162,8 @@ class OutageEngine:
         self._children: dict[int, int] = dict(
             zip(candidates.tolist(), kids[candidates].tolist(), strict=True)
         )
+        in_area = t._node_transformer[candidates] >= 0
+        self._in_area = set(candidates[in_area].tolist())
         self._kids: dict[int, list[int]] = {}
         for c, p in self._parent.items():
             if p >= 0:
@@ -359,17 +363,12 @@ class OutageEngine:
                 state.gasped = state.gasped or gasp
                 self._count(key, state, +1)
                 self._reevaluate(leaf, adding=True)
-            return self._answer_for(report, key, before)
-        state = _Out(leaf, strong, gasp, report.time, report.scope, [report.report_id])
-        self._add_out(key, state)
+        else:
+            state = _Out(leaf, strong, gasp, report.time, report.scope, [report.report_id])
+            self._add_out(key, state)
         answer = self._answer_for(report, key, before)
-        if (
-            answer.kind == AnswerKind.NEW_FAULT
-            and not gasp
-            and channel != Channel.CREW
-            and self._n_out.get(leaf, 0) + self._n_area.get(leaf, 0) == 1
-        ):
-            self._schedule(report.time + self.settings.lone_caller_window_s, "lone", (key, leaf))
+        if answer.kind == AnswerKind.NEW_FAULT and not gasp and channel != Channel.CREW:
+            self._schedule(report.time + self.settings.lone_caller_window_s, "lone", (leaf,))
         return answer
 
     def _device_report(self, report: Report, device: int) -> Answer:
@@ -426,7 +425,7 @@ class OutageEngine:
         below it part by part (see :class:`RollUpRule`). With ``adding`` (evidence only
         grew) a confirmed device stays confirmed without re-checking.
         """
-        if adding and c in self._confirmed:
+        if adding and c in self._confirmed and c not in self._rolled:
             return 2
         if c in self._scada:
             return 2
@@ -434,46 +433,76 @@ class OutageEngine:
         gasps = self._n_gasp.get(c, 0)
         if rule.last_gasp_count and gasps >= rule.last_gasp_count:
             return 2
-        if self._parts_out.get(c, 0) >= rule.min_parts and self._rolls_up(c, rule):
-            return 2
         eff = self._eff_meters(c)
+        direct = 0
         if eff and rule.meters_out(eff, max(self._direct[c], 1)):
-            return 2 if eff >= 2 or gasps else 1
-        return 0
+            direct = 2 if eff >= 2 or gasps else 1
+            if direct == 2:
+                self._rolled.discard(c)
+                return 2
+        # A roll-up is re-judged whenever evidence below changes: later reports may show
+        # that a part which looked dark early in the storm is in fact quiet.
+        if self._parts_out.get(c, 0) >= rule.min_parts and self._rolls_up(c, rule):
+            self._rolled.add(c)
+            return 2
+        self._rolled.discard(c)
+        return direct
 
     def _rolls_up(self, c: int, rule: RollUpRule) -> bool:
-        """Do the reporting parts below ``c`` add up to one outage of ``c``?"""
-        parts: list[tuple[int, int]] = []  # (customers, reports)
+        """Do the reporting parts below ``c`` add up to one outage of ``c``?
+
+        If ``c`` is out, all its parts are dark and report at one common rate, estimated
+        from all of them together. A part with a last gasp is certainly dark; any other part
+        must not be implausibly quiet at that rate (Poisson lower tail ≥ ``silence_p``).
+        AMI backhaul fails area by area in a storm, so quiet parts are judged at half the
+        pooled rate: about what people alone produce.
+        """
+        parts: list[tuple[int, int, int]] = []  # (customers, reports, gasps)
         direct = self._direct[c]
         if direct:
-            parts.append((direct, self._n_strong.get(c, 0) + self._n_area.get(c, 0)))
+            parts.append(
+                (
+                    direct,
+                    self._n_strong.get(c, 0) + self._n_area.get(c, 0),
+                    self._n_gasp.get(c, 0),
+                )
+            )
         sub = self._sub_out
+        sub_gasp = self._sub_gasp
         customers = self._customers
         for k in self._kids.get(c, ()):
             n = customers[k]
             if n:
-                parts.append((n, sub.get(k, 0)))
-        seen_customers = sum(n for n, r in parts if r)
-        total = sum(n for n, _ in parts)
-        if not total or not seen_customers or seen_customers < rule.min_share * total:
+                parts.append((n, sub.get(k, 0), sub_gasp.get(k, 0)))
+        seen_customers = total = reports = 0
+        for n, r, _ in parts:
+            total += n
+            reports += r
+            if r:
+                seen_customers += n
+        if not seen_customers or seen_customers < rule.min_share * total:
             return False
-        reports = sum(r for _, r in parts)
-        rate = reports / seen_customers
-        if reports < rule.min_reports or rate < rule.min_rate:
+        if reports < rule.min_reports or reports < rule.min_rate * seen_customers:
             return False
+        # Inside one transformer area the AMI concentrator is shared: if some meters of it
+        # sent last gasps, the backhaul works, and quiet parts are judged at the full rate.
+        full = c in self._in_area and self._sub_gasp.get(c, 0) > 0
+        rate = (1.0 if full else 0.5) * reports / total
+        quiet_reports = 0
+        quiet_expected = 0.0
         threshold = rule.silence_p
-        for n, r in parts:
+        for n, r, g in parts:
+            if g:
+                continue
             expected = rate * n
             if r >= expected:
                 continue
-            # Poisson P(X ≤ r | expected): is this part's quiet unremarkable?
-            term = cdf = math.exp(-expected)
-            for i in range(1, r + 1):
-                term *= expected / i
-                cdf += term
-            if cdf < threshold:
+            if _poisson_cdf(r, expected) < threshold:
                 return False
-        return True
+            quiet_reports += r
+            quiet_expected += expected
+        # All quiet parts together must be plausible too (many small silences add up).
+        return _poisson_cdf(quiet_reports, quiet_expected) >= threshold
 
     def _apply(self, c: int, status: int) -> tuple[bool, bool]:
         """Store a new status; returns (prediction changed, confirmation changed)."""
@@ -695,9 +724,12 @@ class OutageEngine:
             direct_before = self._n_strong.get(leaf, 0) + self._n_area.get(leaf, 0)
             if (direct_before == 0 and sign > 0) or (direct_before == 1 and sign < 0):
                 parts[leaf] = parts.get(leaf, 0) + sign
+            gasp_sub = self._sub_gasp if state.gasped else None
             for c in self.chain(leaf):
                 before = sub.get(c, 0)
                 sub[c] = before + sign
+                if gasp_sub is not None:
+                    gasp_sub[c] = gasp_sub.get(c, 0) + sign
                 if (before == 0 and sign > 0) or (before == 1 and sign < 0):
                     p = parent[c]
                     if p >= 0:
@@ -745,36 +777,48 @@ class OutageEngine:
         self._seq += 1
         heapq.heappush(self._timers, (when, self._seq, what, payload))
 
-    def _judge_lone_caller(self, key: int, leaf: int) -> None:
+    def _judge_lone_caller(self, leaf: int) -> None:
         """Nobody else under this area spoke up: the lone caller's fault is customer-side."""
-        state = self._out.get(key)
-        if state is None or not state.strong or state.gasped:
+        fault = self._root_fault.get(leaf)
+        if fault is None or leaf in self._scada or self._n_gasp.get(leaf, 0):
             return
-        lone = self._n_out.get(leaf, 0) + self._n_area.get(leaf, 0) == 1
-        if not lone or self._n_gasp.get(leaf, 0) or leaf in self._scada:
+        if self._eff_meters(leaf) > 1 or self._n_out.get(leaf, 0) > 1:
             return
-        peers = self.topology.customers_below(leaf) - (1 if key >= 0 else 0)
+        direct = self._n_strong.get(leaf, 0) + self._n_area.get(leaf, 0)
+        if self._sub_out.get(leaf, 0) != direct:
+            return  # devices below it report too
+        peers = self.topology.customers_below(leaf) - 1
         if peers < self.settings.lone_caller_min_peers:
             return  # too few neighbours for silence to mean anything
-        if self._child_out.get(leaf, 0) or self._top_predicted(leaf) != leaf:
-            return
-        fault = self._root_fault.get(leaf)
-        if fault is None or len(fault.meters) != 1:
-            return
-        self._count(key, state, -1)
-        state.strong = False
-        state.judged_customer_side = True
-        self._count(key, state, +1)
+        members = [(k, self._out[k]) for k in fault.meters if k in self._out]
+        for key, state in members:
+            if state.strong:
+                self._count(key, state, -1)
+                state.strong = False
+                self._count(key, state, +1)
+            state.judged_customer_side = True
         self._reevaluate(leaf, FaultStatus.CUSTOMER_SIDE)
-        if key >= 0:
+        if leaf in self._pred:
+            return
+        advice = customer_side("", None)
+        for key, state in members:
             self.updates.append(
                 Answer(
                     AnswerKind.CUSTOMER_SIDE,
                     state.report_ids[0],
                     fault.fault_id,
-                    meter_id=self._ids[key],
-                    guidance=customer_side("", None).guidance,
-                    paid_electrician=customer_side("", None).paid_electrician,
+                    meter_id=self._ids[key] if key >= 0 else None,
+                    guidance=advice.guidance,
+                    paid_electrician=advice.paid_electrician,
                     reason="no neighbour reported an outage: likely inside your installation",
                 )
             )
+
+
+def _poisson_cdf(k: int, mean: float) -> float:
+    """P(X ≤ k) for X ~ Poisson(mean), summed directly (k is small in practice)."""
+    term = cdf = math.exp(-mean)
+    for i in range(1, k + 1):
+        term *= mean / i
+        cdf += term
+    return cdf
