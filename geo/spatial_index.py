@@ -12,12 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import shapely
 from scipy.spatial import cKDTree
 
 from gridmend.geo.coordinates import LocalProjector, normalise_crs, to_wgs84
+
+if TYPE_CHECKING:
+    from gridmend.topology.grid import Grid
 
 #: Two service points are "equally close" when their distances differ by less than this …
 AMBIGUITY_ABS_M = 2.0
@@ -85,9 +89,25 @@ class ServicePointIndex:
         self.xy = self.projector.xy(lon, lat)
         self.tree = cKDTree(self.xy, balanced_tree=False, compact_nodes=False)
         self.service_radius_m = float(service_radius_m)
+        #: Grid element index per position when built by :meth:`for_meters`.
+        self.meters: np.ndarray | None = None
 
     def __len__(self) -> int:
         return self.lon.size
+
+    @classmethod
+    def for_meters(cls, grid: Grid, **options: object) -> ServicePointIndex:
+        """Index a grid's meters; ``ids`` are meter element ids, positions index ``meters``.
+
+        ``index.meters[match.index]`` is the meter's element index in the grid.
+        """
+        from gridmend.topology.elements import Kind
+
+        meters = grid.indices_of(Kind.METER)
+        ids = [grid.element_ids[m] for m in meters]
+        index = cls(ids, grid.lon[meters], grid.lat[meters], **options)  # type: ignore[arg-type]
+        index.meters = meters
+        return index
 
     def _project(self, lon, lat, crs: str) -> np.ndarray:
         if normalise_crs(crs) != "wgs84":
@@ -113,6 +133,9 @@ class ServicePointIndex:
         d, i = d[found], i[found]
         tol = max(AMBIGUITY_ABS_M, AMBIGUITY_REL * float(d[0]))
         close = d <= d[0] + tol
+        if close.all() and d.size == k and k < len(self):  # e.g. a block of flats: get all
+            i = self.within(lon, lat, float(d[0] + tol), crs=crs)
+            close = np.ones(i.size, bool)
         candidates = tuple(int(x) for x in i[close])
         best = int(i[0])
         return Match(

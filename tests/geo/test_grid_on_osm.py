@@ -154,3 +154,15 @@ def test_generator_works_on_any_road_graph_and_stays_radial():
                 np.empty(0, np.int64), np.empty(0), np.empty(0), [], np.empty(0, np.int64), []
             ),
         )
+
+
+def test_gps_fix_at_a_generated_building_resolves_to_its_meters(helsinki_grid):
+    from gridmend.geo.spatial_index import ServicePointIndex
+
+    index = ServicePointIndex.for_meters(helsinki_grid)
+    assert len(index) == len(helsinki_grid.indices_of(Kind.METER))
+    m = int(index.meters[10])
+    match = index.nearest(float(helsinki_grid.lon[m]), float(helsinki_grid.lat[m]), 30.0)
+    assert match is not None and match.distance_m < 1e-6
+    # a block of flats has several meters at one point: the answer must say so
+    assert match.id == helsinki_grid.element_ids[m] or (match.ambiguous and 10 in match.candidates)

@@ -111,3 +111,12 @@ def test_planned_outage_area_and_storm_footprints_pick_points_inside():
     assert footprints.area_of(lon, lat).tolist() == [0, 0, 1, -1]
     with pytest.raises(ValueError, match="bow"):
         AreaIndex([shapely.Polygon([(0, 0), (1, 1), (1, 0), (0, 1)])], ids=["bow"])
+
+
+def test_fix_at_a_block_of_flats_lists_every_meter_in_it():
+    proj = LocalProjector(24.94, 60.17)
+    x0, y0 = proj.forward(24.94, 60.17)
+    lon, lat = proj.inverse(x0 + np.r_[np.zeros(20), 80.0], y0 + np.zeros(21))
+    idx = ServicePointIndex([f"flat-{k}" for k in range(21)], lon, lat, projector=proj)
+    m = idx.nearest(24.94, 60.17)
+    assert m.ambiguous and sorted(m.candidates) == list(range(20))
