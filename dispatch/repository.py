@@ -667,3 +667,42 @@ def open_escalations(session: Session) -> Sequence[Escalation]:
     return session.scalars(
         select(Escalation).where(Escalation.resolved_at.is_(None)).order_by(Escalation.at)
     ).all()
+
+
+# ---------------------------------------------------------------------------------- restart
+@dataclass(frozen=True)
+class RestartState:
+    """Everything the in-memory engine rebuilds from on start, read in one transaction."""
+
+    open_faults: Sequence[Fault]
+    fault_reports: dict[str, list[str]]  # open fault id → member client report ids
+    open_work_orders: Sequence[WorkOrder]  # with their event logs loaded
+    crews: Sequence[Crew]
+    planned_outages: Sequence[PlannedOutage]
+    awaiting_inference: Sequence[Report]  # accepted, not yet answered: replay these
+    open_escalations: Sequence[Escalation]
+
+
+def load_restart_state(session: Session, now: datetime | None = None) -> RestartState:
+    """Read what a restarted engine needs: open faults and their reports, open work orders,
+    crew positions, current planned outages, and reports accepted but never inferred."""
+    faults = open_faults(session)
+    members: dict[str, list[str]] = {f.id: [] for f in faults}
+    if members:
+        rows = session.execute(
+            select(FaultMember.fault_id, Report.report_id)
+            .join(Report, Report.id == FaultMember.report_pk)
+            .where(FaultMember.fault_id.in_(list(members)))
+            .order_by(Report.id)
+        ).all()
+        for fault_id, report_id in rows:
+            members[fault_id].append(report_id)
+    return RestartState(
+        open_faults=faults,
+        fault_reports=members,
+        open_work_orders=open_work_orders(session),
+        crews=all_crews(session),
+        planned_outages=current_planned_outages(session, now or utcnow()),
+        awaiting_inference=reports_awaiting_inference(session),
+        open_escalations=open_escalations(session),
+    )

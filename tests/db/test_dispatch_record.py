@@ -29,6 +29,7 @@ from gridmend.dispatch.repository import (
     fault_report_ids,
     get_fault,
     get_work_order,
+    load_restart_state,
     merge_faults,
     open_escalations,
     open_faults,
@@ -38,10 +39,12 @@ from gridmend.dispatch.repository import (
     record_reports,
     record_work_order_event,
     resolve_escalation,
+    save_answer,
     save_crew,
     save_fault,
     save_planned_outage,
 )
+from tests.db.conftest import Backend
 
 T0 = datetime(2026, 7, 14, 18, 0, tzinfo=UTC)
 AREA = shapely.box(7.90, 48.47, 7.91, 48.48)
@@ -229,3 +232,43 @@ def test_escalations_stay_open_until_resolved(database: Database) -> None:
         resolve_escalation(session, first.id)
     with database.unit_of_work() as session:
         assert [e.reason for e in open_escalations(session)] == ["hospital unattended"]
+
+
+def test_a_restarted_process_reads_back_everything_the_engine_had(backend: Backend) -> None:
+    from gridmend.db.migrate import upgrade
+
+    before = backend.open()
+    upgrade(before.engine)
+    reports(before, "R1", "R2", "R3", "R4")
+    with before.unit_of_work() as session:
+        save_fault(session, fault("FLT-1"))
+        save_fault(session, fault("FLT-OLD", status="closed"))
+        add_fault_members(session, "FLT-1", ["R1", "R2"])
+        save_answer(session, "R1", {"kind": "fault"}, fault_id="FLT-1")
+        save_answer(session, "R2", {"kind": "fault"}, fault_id="FLT-1")
+        save_crew(session, CrewSpec(id="crew-1", staff_number="S-1"))
+        record_crew_fixes(session, "crew-1", [GpsFix(T0, 7.93, 48.47)])
+        create_work_order(session, "WO-1", "FLT-1", Step(actor="engine", at=T0))
+        record_work_order_event(session, "WO-1", "assigned", Step(actor="engine"), crew_id="crew-1")
+        save_planned_outage(
+            session, "PO-1", devices=["T2"], starts_at=T0, ends_at=T0 + timedelta(hours=3)
+        )
+        record_escalation(session, "hospital unattended", fault_id="FLT-1", at=T0)
+    before.dispose()  # the process dies
+
+    after = backend.open()
+    with after.unit_of_work() as session:
+        state = load_restart_state(session, now=T0 + timedelta(hours=1))
+        assert [f.id for f in state.open_faults] == ["FLT-1"]
+        assert state.fault_reports == {"FLT-1": ["R1", "R2"]}
+        (order,) = state.open_work_orders
+        assert (order.state, order.crew_id, [e.seq for e in order.events]) == (
+            "assigned",
+            "crew-1",
+            [1, 2],
+        )
+        assert state.crews[0].position.equals(shapely.Point(7.93, 48.47))
+        assert [o.id for o in state.planned_outages] == ["PO-1"]
+        assert [r.report_id for r in state.awaiting_inference] == ["R3", "R4"]
+        assert [e.reason for e in state.open_escalations] == ["hospital unattended"]
+    after.dispose()
