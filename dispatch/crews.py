@@ -202,6 +202,8 @@ def parse_crews_csv(text: str, source: str = "crews.csv") -> list[Crew]:
             bad.append("field id: empty")
         elif crew_id in seen:
             bad.append(f"field id: duplicate crew {crew_id!r} (first on line {seen[crew_id]})")
+        else:
+            seen[crew_id] = line
         staff = values.get("staff_number", "")
         if not staff:
             bad.append("field staff_number: empty")
@@ -231,7 +233,6 @@ def parse_crews_csv(text: str, source: str = "crews.csv") -> list[Crew]:
             problems.extend(f"line {line}{label}: {b}" for b in bad)
             continue
         assert shift is not None
-        seen[crew_id] = line
         members = tuple(m.strip() for m in values.get("members", "").split(";") if m.strip())
         crews.append(
             Crew(
