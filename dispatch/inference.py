@@ -172,8 +172,14 @@ class OutageEngine:
             zip(candidates.tolist(), t._subtree_meter_count[candidates].tolist(), strict=True)
         )
         rules = {KIND_INDEX[k]: self.settings.rule(k) for k in _CANDIDATE_KINDS}
+        lv_fuse = self.settings.lv_fuse_rule
+        fuse_code = KIND_INDEX[Kind.FUSE]
+        self._area_of: dict[int, int] = dict(
+            zip(candidates.tolist(), t._node_transformer[candidates].tolist(), strict=True)
+        )
         self._rule = {
-            c: rules[k] for c, k in zip(candidates.tolist(), kind[candidates].tolist(), strict=True)
+            c: lv_fuse if k == fuse_code and c in self._in_area else rules[k]
+            for c, k in zip(candidates.tolist(), kind[candidates].tolist(), strict=True)
         }
         self._chains: dict[int, tuple[int, ...]] = {}
 
@@ -368,7 +374,8 @@ class OutageEngine:
             self._add_out(key, state)
         answer = self._answer_for(report, key, before)
         if answer.kind == AnswerKind.NEW_FAULT and not gasp and channel != Channel.CREW:
-            self._schedule(report.time + self.settings.lone_caller_window_s, "lone", (leaf,))
+            fault_id = answer.fault_id
+            self._schedule(report.time + self.settings.lone_caller_window_s, "lone", (fault_id,))
         return answer
 
     def _device_report(self, report: Report, device: int) -> Answer:
@@ -474,12 +481,18 @@ class OutageEngine:
             n = customers[k]
             if n:
                 parts.append((n, sub.get(k, 0), sub_gasp.get(k, 0)))
-        seen_customers = total = reports = 0
-        for n, r, _ in parts:
+        seen_customers = total = reports = solid = 0
+        for n, r, g in parts:
             total += n
             reports += r
             if r:
                 seen_customers += n
+                if r >= 2 or g:
+                    solid += 1
+        # Parts with a single report may be a stray fix or a customer-side fault: they are
+        # judged for quietness below but do not count as independent witnesses.
+        if solid < rule.min_solid_parts:
+            return False
         if not seen_customers or seen_customers < rule.min_share * total:
             return False
         if reports < rule.min_reports or reports < rule.min_rate * seen_customers:
@@ -777,18 +790,26 @@ class OutageEngine:
         self._seq += 1
         heapq.heappush(self._timers, (when, self._seq, what, payload))
 
-    def _judge_lone_caller(self, leaf: int) -> None:
-        """Nobody else under this area spoke up: the lone caller's fault is customer-side."""
-        fault = self._root_fault.get(leaf)
-        if fault is None or leaf in self._scada or self._n_gasp.get(leaf, 0):
+    def _judge_lone_caller(self, fault_id: str) -> None:
+        """Nobody else spoke up: a fault resting on one or two stray calls is customer-side.
+
+        After the window, a fault with no last gasp, no SCADA trip and at most two calling
+        households is withdrawn when its area is big enough for silence to mean something
+        (``lone_caller_min_peers`` quiet neighbours per caller). Its callers get the
+        self-check guidance; a later report from a neighbour brings them back.
+        """
+        fault = self.faults.get(fault_id)
+        if fault is None or fault.status != FaultStatus.OPEN:
             return
-        if self._eff_meters(leaf) > 1 or self._n_out.get(leaf, 0) > 1:
+        c = fault.device
+        if self._root_fault.get(c) is not fault or c in self._scada:
             return
-        direct = self._n_strong.get(leaf, 0) + self._n_area.get(leaf, 0)
-        if self._sub_out.get(leaf, 0) != direct:
-            return  # devices below it report too
-        peers = self.topology.customers_below(leaf) - 1
-        if peers < self.settings.lone_caller_min_peers:
+        if self._sub_gasp.get(c, 0):
+            return
+        reports = self._sub_out.get(c, 0)
+        if reports > 2 or self._n_out.get(c, 0) > 2:
+            return
+        if self._customers[c] - reports < self.settings.lone_caller_min_peers * max(reports, 1):
             return  # too few neighbours for silence to mean anything
         members = [(k, self._out[k]) for k in fault.meters if k in self._out]
         for key, state in members:
@@ -797,8 +818,9 @@ class OutageEngine:
                 state.strong = False
                 self._count(key, state, +1)
             state.judged_customer_side = True
-        self._reevaluate(leaf, FaultStatus.CUSTOMER_SIDE)
-        if leaf in self._pred:
+        for leaf in {state.leaf for _, state in members}:
+            self._reevaluate(leaf, FaultStatus.CUSTOMER_SIDE)
+        if fault.status != FaultStatus.CUSTOMER_SIDE:
             return
         advice = customer_side("", None)
         for key, state in members:

@@ -28,6 +28,10 @@ class RollUpRule:
       rate of the parts that did report (Poisson). One GPS fix in a sibling area where
       fifteen calls would be expected does not lift a fuse fault to the transformer.
     - ``last_gasp_count`` distinct AMI last gasps directly below settle it at once (0 = off).
+    - ``min_solid_parts`` of the reporting parts must have two reports or a last gasp; a
+      part with one report may be a stray fix or a customer-side fault. Inside a transformer
+      area (one LV board, one AMI concentrator) two households on different LV cables are
+      already a good witness, so the LV rule asks for none.
     - A roll-up also needs ``min_reports`` independent reports and ``min_rate`` reports per
       customer in the reporting parts: two stray calls in a 250-customer lateral are not
       an outage of the lateral (a real one draws 10–40 % of its customers' meters or phones).
@@ -41,6 +45,7 @@ class RollUpRule:
     last_gasp_count: int = 0
     min_reports: int = 3
     min_rate: float = 0.04  # reports per customer in the reporting parts
+    min_solid_parts: int = 2  # parts with ≥ 2 reports or a last gasp
 
     def meters_out(self, out: int, total: int) -> bool:
         return out >= self.meter_count and out >= self.meter_share * total and out > 0
@@ -51,7 +56,9 @@ def default_rules() -> dict[Kind, RollUpRule]:
     return {
         # A transformer area or LV fuse-way: one caller who is not sure it is "only me"
         # opens a provisional fault.
-        Kind.TRANSFORMER: RollUpRule(1, 0.0, 2, 0.0, last_gasp_count=1),
+        Kind.TRANSFORMER: RollUpRule(
+            1, 0.0, 2, 0.0, last_gasp_count=1, min_reports=2, min_solid_parts=0
+        ),
         Kind.FUSE: RollUpRule(1, 0.0, 2, 0.0, last_gasp_count=1),
         Kind.SECTIONALISER: RollUpRule(3, 0.1, 2, 0.3),
         Kind.RECLOSER: RollUpRule(3, 0.1, 3, 0.3),
@@ -74,6 +81,13 @@ class InferenceSettings:
     restore_grace_s: float = 5 * 60.0
     #: GPS fixes farther than this from every service point are outside the service area.
     gps_radius_m: float = 150.0
+
+    #: Rule for fuses inside a transformer area (LV fuse-ways and cable cabinets).
+    lv_fuse_rule: RollUpRule = field(
+        default_factory=lambda: RollUpRule(
+            1, 0.0, 2, 0.0, last_gasp_count=1, min_reports=2, min_solid_parts=0
+        )
+    )
 
     def rule(self, kind: Kind) -> RollUpRule:
         return self.rules.get(kind, RollUpRule())
