@@ -290,14 +290,11 @@ class RoadRouter(Router):
             np.where(at_head, 0.0, _part(1.0 - s.frac, t_tw)),
         )
 
-    def _same_edge(self, o: Snap, d: Snap) -> np.ndarray:
-        """Direct along-edge times (ds) where origin and destination share a street."""
-        out = np.full((o.edge.size, d.edge.size), np.inf)
-        shared = np.intersect1d(o.edge, d.edge)
-        if shared.size == 0:
-            return out
+    def _same_edge_blocks(self, o: Snap, d: Snap):
+        """(origin rows, destination cols, ds) blocks where both share a street: the
+        direct trip along it, which no node-to-node path can represent."""
         t = self.graph.time_ds
-        for e in shared:
+        for e in np.intersect1d(o.edge, d.edge):
             oi = np.flatnonzero(o.edge == e)
             di = np.flatnonzero(d.edge == e)
             fo, fd = o.frac[oi][:, None], d.frac[di][None, :]
@@ -307,8 +304,18 @@ class RoadRouter(Router):
             if tw >= 0:
                 back = _part(np.maximum(fo - fd, 0.0), np.full(fo.shape, t[tw]))
                 along = np.minimum(along, np.where(fo >= fd, back, np.inf))
-            out[np.ix_(oi, di)] = along
+            yield oi, di, along
+
+    def _apply_same_edge(self, out: np.ndarray, o: Snap, d: Snap) -> np.ndarray:
+        """``out`` (ds, origins × destinations) improved in place by same-street trips."""
+        for oi, di, along in self._same_edge_blocks(o, d):
+            block = np.ix_(oi, di)
+            out[block] = np.minimum(out[block], along)
         return out
+
+    def _same_edge(self, o: Snap, d: Snap) -> np.ndarray:
+        """Direct along-edge times (ds) where origin and destination share a street."""
+        return self._apply_same_edge(np.full((len(o), len(d)), np.inf), o, d)
 
     @staticmethod
     def _augmented(
@@ -368,7 +375,8 @@ class RoadRouter(Router):
             results = map(job.run, chunks)
         for (lo, hi), block in zip(chunks, results, strict=True):
             out[lo:hi] = block
-        out = np.minimum(out, self._same_edge(o, d)) * TIME_UNIT_S
+        out = self._apply_same_edge(out, o, d)
+        out *= TIME_UNIT_S
         out[out > cap_s] = np.inf
         return out
 
@@ -397,7 +405,7 @@ class RoadRouter(Router):
     def _from_rows(self, rows: np.ndarray, o: Snap, d: Snap) -> np.ndarray:
         ln1, lc1, ln2, lc2 = self._leave(o)
         times = self._gather(rows, ln1, lc1, ln2, lc2)[0]
-        return np.minimum(times, self._same_edge(o, d)[:, 0])
+        return self._apply_same_edge(times[:, None].copy(), o, d)[:, 0]
 
     def nearest(
         self, origins: Points | Snap, destination: LonLat, cap_s: float = math.inf
