@@ -30,7 +30,7 @@ import shapely
 
 from gridmend.dispatch.answers import Answer, AnswerKind, customer_side, rejected
 from gridmend.dispatch.planned_outages import PlannedOutage, PlannedOutageBook
-from gridmend.dispatch.reports import Channel, Report, Scope
+from gridmend.dispatch.reports import Channel, Report, Scope, format_time
 from gridmend.dispatch.resolution import Resolution, Resolver
 from gridmend.dispatch.rules import InferenceSettings, RollUpRule
 from gridmend.topology.elements import PROTECTIVE_KINDS, Kind
@@ -287,14 +287,16 @@ class OutageEngine:
             "device_kind": self.topology.kind(fault.device).value,
             "status": fault.status,
             "confidence": self.confidence(fault),
-            "first_report_time": fault.first_report_time,
-            "restored_time": fault.restored_time,
+            "first_report_time": format_time(fault.first_report_time),
+            "restored_time": None
+            if fault.restored_time is None
+            else format_time(fault.restored_time),
             "customers": len(affected),
             "critical_customers": self.critical_customers(fault),
             "meters": [self._ids[m] for m in affected.tolist()],
             "reporting_meters": sorted(self._ids[m] for m in fault.meters if m >= 0),
             "report_ids": list(fault.report_ids),
-            "eta": fault.eta,
+            "eta": None if fault.eta is None else format_time(fault.eta),
         }
 
     # ------------------------------------------------------------------ answering
