@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -82,6 +83,9 @@ class Storm:
     truth: dict
     malformed: list[dict[str, str]] = field(default_factory=list)
     duplicates: list[Report] = field(default_factory=list)
+    #: report id → element index of the meter that really sent it (for replays: a caller
+    #: whose power came back before the call would not have called)
+    meters: dict[str, int] = field(default_factory=dict)
 
     def csv_text(self, seed: int = 0) -> str:
         """Reports (with duplicates and malformed rows mixed in) in the batch CSV format."""
@@ -120,15 +124,18 @@ class _Builder:
         self.grid = topology.grid
         self.reports: list[Report] = []
         self.cause: dict[str, str] = {}
+        self.meters: dict[str, int] = {}
         self.n = 0
 
     def rid(self, prefix: str) -> str:
         self.n += 1
         return f"{prefix}{self.n:06d}"
 
-    def add(self, report: Report, cause: str) -> None:
+    def add(self, report: Report, cause: str, meter: int | None = None) -> None:
         self.reports.append(report)
         self.cause[report.report_id] = cause
+        if meter is not None:
+            self.meters[report.report_id] = meter
 
     def locate(self, meter: int) -> dict[str, object]:
         """How a caller identifies themself: id, GPS, or both (with human errors)."""
@@ -169,7 +176,7 @@ class _Builder:
             text=text,
             **self.locate(meter),  # type: ignore[arg-type]
         )
-        self.add(report, cause)
+        self.add(report, cause, meter)
         return report
 
 
@@ -232,7 +239,38 @@ def simulate_storm(
         if rng.random() < s.restored_share:
             fault["end"] = start + float(rng.uniform(60, 180)) * 60
         faults.append(fault)
+    return _reports_for(t, s, rng, b, faults, seed)
 
+
+def simulate_reports(
+    topology: Topology,
+    failures: Iterable[tuple[int, float]],
+    seed: int = 0,
+    settings: StormSettings | None = None,
+) -> Storm:
+    """Reports and truth for given device failures ``(device, time)`` (e.g. a storm
+    footprint's device failures), all still open."""
+    s = settings or StormSettings()
+    rng = np.random.default_rng(seed)
+    b = _Builder(topology, s, rng)
+    faults = [
+        {"device": int(device), "start": float(time), "end": None, "nested_in": None}
+        for device, time in failures
+    ]
+    return _reports_for(topology, s, rng, b, faults, seed)
+
+
+def _reports_for(
+    t: Topology,
+    s: StormSettings,
+    rng: np.random.Generator,
+    b: _Builder,
+    faults: list[dict],
+    seed: int,
+) -> Storm:
+    """What customers, meters and SCADA send for these faults, and the truth beside it."""
+    grid = t.grid
+    t0 = s.start.timestamp()
     # Each meter is dark from the earliest start of the faults above it until the last end.
     dark_start: dict[int, float] = {}
     dark_end: dict[int, float] = {}
@@ -257,11 +295,11 @@ def simulate_storm(
         sent = 0
         if rng.random() < s.ami_share and not ami_down[transformers[m]]:
             when = begin + float(rng.uniform(30, 45))
-            b.add(Report(b.rid("A"), when, Channel.AMI_LAST_GASP, grid.element_ids[m]), cause)
+            b.add(Report(b.rid("A"), when, Channel.AMI_LAST_GASP, grid.element_ids[m]), cause, m)
             sent += 1
             if np.isfinite(end):
                 back = end + float(rng.uniform(30, 45))
-                b.add(Report(b.rid("A"), back, Channel.AMI_RESTORE, grid.element_ids[m]), cause)
+                b.add(Report(b.rid("A"), back, Channel.AMI_RESTORE, grid.element_ids[m]), cause, m)
         if rng.random() < call_rate:
             when = begin + float(rng.lognormal(np.log(s.call_delay_median_s), 0.8))
             if when < min(end, horizon):
@@ -283,6 +321,7 @@ def simulate_storm(
                             text="power is back, thanks",
                         ),
                         cause,
+                        m,
                     )
         reports_per_fault[owner[m]] += sent
 
@@ -368,7 +407,14 @@ def simulate_storm(
         "noise_report_ids": noise,
         "report_cause": b.cause,
     }
-    return Storm(b.reports, truth, malformed, duplicates)
+    return Storm(b.reports, truth, malformed, duplicates, b.meters)
 
 
-__all__ = ["CSV_FIELDS", "TRUTH_FORMAT", "Storm", "StormSettings", "simulate_storm"]
+__all__ = [
+    "CSV_FIELDS",
+    "TRUTH_FORMAT",
+    "Storm",
+    "StormSettings",
+    "simulate_reports",
+    "simulate_storm",
+]
