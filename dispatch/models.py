@@ -7,7 +7,6 @@ received, so nothing accepted can be lost and every answer can be explained late
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from shapely.geometry.base import BaseGeometry
@@ -24,30 +23,13 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gridmend.db.base import Base
 from gridmend.db.types import Geometry, JsonDocument, UtcDateTime, utcnow
+from gridmend.dispatch.inference import FaultStatus
+from gridmend.dispatch.lifecycle import FINAL_STATES, WorkOrderState
 
-
-class WorkOrderState(StrEnum):
-    """Lifecycle of a work order, in the order a crew normally walks it."""
-
-    CREATED = "created"
-    ASSIGNED = "assigned"
-    ACCEPTED = "accepted"
-    EN_ROUTE = "en_route"
-    ARRIVED = "arrived"
-    DIAGNOSING = "diagnosing"
-    REPAIRING = "repairing"
-    RESTORED = "restored"
-    CLOSED = "closed"
-    CANCELLED = "cancelled"
-    MERGED = "merged"
-
-
-#: States after which a work order takes no further events.
-FINAL_WORK_ORDER_STATES: frozenset[WorkOrderState] = frozenset(
-    {WorkOrderState.CLOSED, WorkOrderState.CANCELLED, WorkOrderState.MERGED}
-)
-#: Fault statuses that still need the engine's attention after a restart.
-OPEN_FAULT_STATUSES: tuple[str, ...] = ("suspected", "confirmed", "dispatched", "restoring")
+#: States after which a work order takes no further events (the engine's lifecycle).
+FINAL_WORK_ORDER_STATES: frozenset[WorkOrderState] = FINAL_STATES
+#: Fault statuses the engine still works on: rebuilt after a restart.
+OPEN_FAULT_STATUSES: tuple[str, ...] = tuple(sorted(FaultStatus.ACTIVE))
 
 
 def _gist(table: str, column: str = "geom") -> Index:
@@ -98,7 +80,7 @@ class Fault(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     snapshot_id: Mapped[int | None] = mapped_column(ForeignKey("grid_snapshots.id"))
     suspected_device: Mapped[str] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(32), default="suspected")
+    status: Mapped[str] = mapped_column(String(32), default=FaultStatus.OPEN)
     confidence: Mapped[float] = mapped_column(Float, default=0.0)
     customer_count: Mapped[int] = mapped_column(Integer, default=0)
     critical_count: Mapped[int] = mapped_column(Integer, default=0)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, selectinload
 from gridmend.db.dialects import dialect_name, insert_for
 from gridmend.db.errors import Conflict, NotFound
 from gridmend.db.types import utcnow
+from gridmend.dispatch.inference import FaultStatus
 from gridmend.dispatch.models import (
     FINAL_WORK_ORDER_STATES,
     OPEN_FAULT_STATUSES,
@@ -280,7 +281,7 @@ class FaultState:
 
     id: str
     suspected_device: str
-    status: str = "suspected"
+    status: str = FaultStatus.OPEN
     confidence: float = 0.0
     customer_count: int = 0
     critical_count: int = 0
@@ -357,7 +358,7 @@ def merge_faults(session: Session, absorbed_id: str, into_id: str) -> Fault:
         .where(FaultMember.fault_id == absorbed_id)
     ).all()
     add_fault_members(session, into_id, moved)
-    absorbed.status = "merged"
+    absorbed.status = FaultStatus.MERGED
     absorbed.merged_into = into_id
     session.flush()
     return into

@@ -5,14 +5,17 @@ head by Alembic, exactly as ``gridmend db upgrade`` would do it."""
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from gridmend.db.base import load_all_models
 from gridmend.db.migrate import upgrade
 from gridmend.db.session import Database
 from gridmend.topology import CustomerClass, Grid, GridBuilder, Kind, ServiceClass
@@ -50,31 +53,75 @@ def _postgres_schema_url(schema: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path) -> Iterator[Backend]:
-    """An empty, unmigrated database on each backend."""
-    if request.param == "sqlite":
-        yield Backend("sqlite", f"sqlite:///{tmp_path / 'gridmend.sqlite'}")
-        return
+def _new_postgres_schema() -> str:
     assert POSTGRES_URL is not None
     schema = f"test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(POSTGRES_URL)
     with admin.begin() as connection:
         connection.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    admin.dispose()
+    return schema
+
+
+def _drop_postgres_schema(schema: str) -> None:
+    assert POSTGRES_URL is not None
+    admin = create_engine(POSTGRES_URL)
+    with admin.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """An empty, unmigrated database on each backend (a new file, or a new schema)."""
+    if request.param == "sqlite":
+        yield Backend("sqlite", f"sqlite:///{tmp_path / 'gridmend.sqlite'}")
+        return
+    schema = _new_postgres_schema()
     try:
         yield Backend("postgis", _postgres_schema_url(schema))
     finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+        _drop_postgres_schema(schema)
 
 
-@pytest.fixture
-def database(backend: Backend) -> Iterator[Database]:
-    """A database migrated to head, closed after the test."""
-    db = backend.open()
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once; each test works on its own copy."""
+    path = tmp_path_factory.mktemp("template") / "migrated.sqlite"
+    db = Database(f"sqlite:///{path}")
     upgrade(db.engine)
+    db.dispose()  # checkpoints the WAL into the main file
+    return path
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres() -> Iterator[str]:
+    """A PostGIS schema migrated to head once per test run; tests empty it before use."""
+    schema = _new_postgres_schema()
+    url = _postgres_schema_url(schema)
+    db = Database(url)
+    upgrade(db.engine)
+    db.dispose()
+    try:
+        yield url
+    finally:
+        _drop_postgres_schema(schema)
+
+
+@pytest.fixture(params=BACKENDS)
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A database at head with no rows: a copy of the migrated SQLite file, or the run's
+    migrated PostGIS schema with every table truncated."""
+    if request.param == "sqlite":
+        path = tmp_path / "gridmend.sqlite"
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite"), path)
+        db = Database(f"sqlite:///{path}")
+    else:
+        db = Database(request.getfixturevalue("migrated_postgres"))
+        tables = ", ".join(f'"{t.name}"' for t in load_all_models().sorted_tables)
+        with db.engine.begin() as connection:
+            connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     try:
         yield db
     finally:

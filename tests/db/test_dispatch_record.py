@@ -55,7 +55,7 @@ def reports(db: Database, *ids: str) -> None:
         record_reports(session, [IncomingReport(report_id=r, payload={"id": r}) for r in ids])
 
 
-def fault(fault_id: str, device: str = "F1", status: str = "suspected") -> FaultState:
+def fault(fault_id: str, device: str = "F1", status: str = "open") -> FaultState:
     return FaultState(
         id=fault_id,
         suspected_device=device,
@@ -242,7 +242,7 @@ def test_a_restarted_process_reads_back_everything_the_engine_had(backend: Backe
     reports(before, "R1", "R2", "R3", "R4")
     with before.unit_of_work() as session:
         save_fault(session, fault("FLT-1"))
-        save_fault(session, fault("FLT-OLD", status="closed"))
+        save_fault(session, fault("FLT-OLD", status="withdrawn"))
         add_fault_members(session, "FLT-1", ["R1", "R2"])
         save_answer(session, "R1", {"kind": "fault"}, fault_id="FLT-1")
         save_answer(session, "R2", {"kind": "fault"}, fault_id="FLT-1")

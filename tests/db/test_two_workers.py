@@ -13,13 +13,13 @@ from sqlalchemy import func, select
 from gridmend.api.repository import enqueue, pending_events
 from gridmend.db.session import Database
 from gridmend.dispatch.models import Report
-from tests.db.conftest import Backend
 from tests.db.workers import intake_and_deliver
 
 
 def test_two_worker_processes_store_each_report_once_and_deliver_each_event_once(
-    backend: Backend, database: Database
+    database: Database,
 ) -> None:
+    url = database.engine.url.render_as_string(hide_password=False)
     with database.unit_of_work() as session:
         events = [
             enqueue(
@@ -35,8 +35,8 @@ def test_two_worker_processes_store_each_report_once_and_deliver_each_event_once
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=2, mp_context=spawn) as pool:
         futures = [
-            pool.submit(intake_and_deliver, backend.url, "w1", report_ids),
-            pool.submit(intake_and_deliver, backend.url, "w2", list(reversed(report_ids))),
+            pool.submit(intake_and_deliver, url, "w1", report_ids),
+            pool.submit(intake_and_deliver, url, "w2", list(reversed(report_ids))),
         ]
         (stored_1, delivered_1), (stored_2, delivered_2) = (f.result(timeout=120) for f in futures)
     assert stored_1 == stored_2  # both workers got the same row for every report id
