@@ -360,6 +360,21 @@ class Topology:
         """Vectorised :meth:`node_above`."""
         return self._element_node[np.asarray(elements, dtype=np.int64)]
 
+    @property
+    def node_order(self) -> np.ndarray:
+        """Hierarchy elements in Euler pre-order: every parent comes before its children."""
+        return self._node_order
+
+    @property
+    def node_parents(self) -> np.ndarray:
+        """Parent hierarchy element of every element index (-1 for sources and non-nodes)."""
+        return self._node_parent
+
+    @property
+    def customers_below_all(self) -> np.ndarray:
+        """Customers below every element index (0 for elements outside the hierarchy)."""
+        return self._subtree_meter_count
+
     def node_parent(self, node: int) -> int:
         return int(self._node_parent[node])
 
