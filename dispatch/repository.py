@@ -14,7 +14,7 @@ from typing import Any
 
 import shapely
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import select, update
+from sqlalchemy import String, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
@@ -118,6 +118,10 @@ class IncomingReport:
             if self.lon is not None and self.lat is not None
             else None
         )
+        for name in _BOUNDED_TEXT:
+            value = getattr(self, name)
+            if value is not None and len(value) > _BOUNDED_TEXT[name]:
+                raise ValueError(f"{name}: longer than {_BOUNDED_TEXT[name]} characters")
         return {
             "report_id": self.report_id,
             "received_at": self.received_at or now,
@@ -134,6 +138,16 @@ class IncomingReport:
             "payload": self.payload,
             "geom": point,
         }
+
+
+#: Report fields stored in bounded columns, with their limits (PostgreSQL enforces them).
+_BOUNDED_TEXT: dict[str, int] = {
+    column.name: column.type.length
+    for column in Report.__table__.columns
+    if isinstance(column.type, String)
+    and column.type.length
+    and column.name in IncomingReport.__dataclass_fields__
+}
 
 
 def _report_payload(report: Any) -> dict[str, Any]:

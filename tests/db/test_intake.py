@@ -171,3 +171,13 @@ def test_concurrent_intake_of_the_same_ids_stores_no_duplicates(database: Databa
     assert errors == []
     assert count_reports(database) == len(ids)
     assert results[0] == results[1] == results[2]
+
+
+def test_a_report_id_too_long_to_store_is_refused_before_anything_is_written(
+    database: Database,
+) -> None:
+    with database.unit_of_work() as session, pytest.raises(ValueError, match="report_id"):
+        record_report(session, incoming("R" * 129))
+    with database.unit_of_work() as session, pytest.raises(ValueError, match="report_id: empty"):
+        record_reports(session, [incoming("ok"), incoming("")])
+    assert count_reports(database) == 0
