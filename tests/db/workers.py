@@ -37,3 +37,22 @@ def intake_and_deliver(
     finally:
         database.dispose()
     return stored, delivered
+
+
+def crash_during_intake(url: str, acknowledged: int) -> None:
+    """Accept reports one by one, printing an acknowledgement after each commit; then start
+    one more, flush it, and die by SIGKILL before committing it (a power cut mid-request)."""
+    import os
+    import signal
+    import sys
+
+    database = Database(url)
+    for i in range(acknowledged):
+        with database.unit_of_work() as session:
+            record_report(session, IncomingReport(report_id=f"K-{i:03d}", payload={"i": i}))
+        print(f"ACK K-{i:03d}", flush=True)  # only now may the caller be told "accepted"
+    session = database.sessions()
+    record_report(session, IncomingReport(report_id="K-LOST", payload={}))
+    session.flush()
+    sys.stdout.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
