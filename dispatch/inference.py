@@ -811,7 +811,12 @@ class OutageEngine:
         reports = self._sub_out.get(c, 0)
         if reports > 2 or self._n_out.get(c, 0) > 2:
             return
-        if self._customers[c] - reports < self.settings.lone_caller_min_peers * max(reports, 1):
+        # Silence is judged over the whole transformer area: its other households are the
+        # neighbours who would have noticed (one LV cable may serve only a few of them).
+        area = self._area_of.get(c, -1)
+        scope = area if area >= 0 and not self._sub_gasp.get(area, 0) else c
+        peers = self._customers[scope] - self._sub_out.get(scope, 0)
+        if peers < self.settings.lone_caller_min_peers * max(reports, 1):
             return  # too few neighbours for silence to mean anything
         members = [(k, self._out[k]) for k in fault.meters if k in self._out]
         for key, state in members:
