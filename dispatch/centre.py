@@ -19,8 +19,9 @@ from gridmend.dispatch.crews import Crew
 from gridmend.dispatch.dispatcher import Dispatcher, DispatchEvent, DispatchSettings, Event
 from gridmend.dispatch.escalation import Escalation
 from gridmend.dispatch.fault_view import fault_view_from_engine
+from gridmend.dispatch.followup import CustomerAnswer, FollowUpDecision
 from gridmend.dispatch.inference import Fault, FaultStatus, OutageEngine
-from gridmend.dispatch.lifecycle import FINAL_STATES, WorkOrderState
+from gridmend.dispatch.lifecycle import FINAL_STATES, ON_SITE, WorkOrderState
 from gridmend.dispatch.notifications import Notification, ProgressNotifier
 from gridmend.dispatch.reports import Report
 from gridmend.dispatch.rules import InferenceSettings
@@ -133,6 +134,20 @@ class OutageCentre:
         outcome.notifications += self._notify(events, cause, expected_completion)
         return outcome
 
+    def follow_up(
+        self, work_order_id: str, answers: Iterable[CustomerAnswer], now: float
+    ) -> tuple[FollowUpDecision, Outcome]:
+        """Customers answered "is your power back?": record them, and when part of the area
+        is still dark, reopen or split the order (once) so a crew goes back."""
+        self.now = max(self.now, now)
+        decision = None
+        for answer in answers:
+            decision = self.dispatcher.follow_up_answer(work_order_id, answer, now)
+        if decision is None:
+            decision = self.dispatcher.followups[work_order_id].decide(self.topology, now)
+        events = self.dispatcher.reopen(decision, now)
+        return decision, Outcome(events=events, notifications=self._notify(events))
+
     def gps(self, crew_id: str, lon: float, lat: float, now: float) -> Outcome:
         self.now = max(self.now, now)
         events = self.dispatcher.on_gps(crew_id, lon, lat, now)
@@ -181,7 +196,12 @@ class OutageCentre:
                     outcome.notifications += self.notifier.work_order_moved(
                         fault.fault_id, "restored", now
                     )
-            elif order is not None and order.state not in FINAL_STATES:
+            elif (
+                order is not None
+                and order.state not in FINAL_STATES
+                # A crew already on site finishes and reports; the lifecycle allows no exit.
+                and order.state not in ON_SITE
+            ):
                 merged = fault.status == FaultStatus.MERGED and fault.merged_into is not None
                 if merged:
                     self.notifier.move_followers(fault.fault_id, fault.merged_into)
