@@ -191,3 +191,14 @@ def test_a_failed_transformer_darkens_its_area_until_it_is_repaired(oberrhein):
     assert set(repaired.energised.tolist()) == area
     with pytest.raises(SwitchingRefused, match="only devices and transformers"):
         oberrhein.set_in_service("oberrhein/line/3", False)
+
+
+def test_the_bundled_fixture_is_what_the_build_script_makes(oberrhein_grid):
+    from gridmend.fixtures.build import build_oberrhein
+
+    rebuilt = build_oberrhein()
+    assert rebuilt.element_ids == oberrhein_grid.element_ids
+    assert rebuilt.bus_ids == oberrhein_grid.bus_ids
+    assert np.array_equal(rebuilt.kind, oberrhein_grid.kind)
+    assert np.allclose(rebuilt.lon, oberrhein_grid.lon, atol=1e-6, equal_nan=True)
+    assert np.array_equal(rebuilt.customer_class, oberrhein_grid.customer_class)
