@@ -130,12 +130,18 @@ def choose_nearest(
 class AssignmentSettings:
     """Knobs of storm-mode re-optimisation."""
 
-    #: Faults farther than this by road from a crew are not considered for it (storm cap).
-    cap_s: float = 2 * 3600.0
+    #: Faults farther than this by road from a crew are not considered for it in the main
+    #: pass (storm cap: keeps the crew × fault matrix cheap) …
+    cap_s: float = 10 * 60.0
+    #: … crews left without a job get a second pass over the remaining faults up to this.
+    fill_cap_s: float = 2 * 3600.0
     #: A committed crew is moved only if the plan gains more than this many seconds …
     hysteresis_s: float = 600.0
-    #: … or this share of its current arrival time, whichever is larger.
+    #: … or this share of its current arrival time, whichever is larger …
     hysteresis_share: float = 0.25
+    #: … plus this many priority points: an en-route crew is not diverted to work that is
+    #: only one main-line step more urgent (see PriorityWeights.main_line).
+    hysteresis_points: float = 5_000.0
     #: How many seconds of travel one priority point is worth.
     seconds_per_point: float = 1.0
 
@@ -175,51 +181,108 @@ def reoptimise(
     priorities: Sequence[float],
     eligible: np.ndarray | None = None,
     settings: AssignmentSettings | None = None,
+    must_serve: Sequence[bool] | np.ndarray | None = None,
 ) -> Plan:
     """Minimum-cost crew → fault assignment (one next job per crew) with hysteresis.
 
     ``faults`` are (fault id, location); ``priorities`` their urgency scores;
-    ``eligible[i, j]`` says whether crew i has the skills for fault j.
+    ``eligible[i, j]`` says whether crew i has the skills for fault j. The main pass only
+    looks ``cap_s`` far; crews it leaves idle get a second pass up to ``fill_cap_s``, and a
+    ``must_serve`` fault (critical customers) that is still waiting takes the crew that
+    reaches it first from any job that is not itself must-serve.
     """
     s = settings or AssignmentSettings()
     n_c, n_f = len(candidates), len(faults)
     if n_c == 0 or n_f == 0:
         return Plan(unassigned=[f for f, _ in faults])
-    travel = router.matrix(
-        [c.origin for c in candidates], [loc for _, loc in faults], cap_s=s.cap_s
-    )
-    ready = np.array([c.ready_in_s for c in candidates], dtype=np.float64)
-    arrival = ready[:, None] + travel
-    ok = np.isfinite(arrival)
-    if eligible is not None:
-        ok &= np.asarray(eligible, dtype=bool)
+    allowed = np.ones((n_c, n_f), bool) if eligible is None else np.asarray(eligible, bool)
     bonus = s.seconds_per_point * np.asarray(priorities, dtype=np.float64)
-    cost = np.where(ok, arrival - bonus[None, :], _FORBIDDEN)
-    index = {fid: j for j, (fid, _) in enumerate(faults)}
-    for i, c in enumerate(candidates):
-        j = index.get(c.committed_to) if c.committed_to else None
-        if j is not None and ok[i, j]:
-            cost[i, j] -= max(s.hysteresis_s, s.hysteresis_share * arrival[i, j])
-    rows, cols = linear_sum_assignment(cost)
+    crews = np.arange(n_c)
+    cols = np.arange(n_f)
+    pairs = _solve(router, candidates, faults, crews, cols, allowed, bonus, s.cap_s, s)
+    idle = np.setdiff1d(crews, [i for i, _, _ in pairs])
+    left = np.setdiff1d(cols, [j for _, j, _ in pairs])
+    if s.fill_cap_s > s.cap_s and idle.size and left.size:
+        pairs += _solve(router, candidates, faults, idle, left, allowed, bonus, s.fill_cap_s, s)
+    if must_serve is not None:
+        pairs = _serve_critical(router, candidates, faults, pairs, allowed, bonus, must_serve, s)
     plan = Plan()
-    taken = set()
-    for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
-        if not ok[i, j]:
-            continue
+    for i, j, travel in pairs:
         c = candidates[i]
         fid = faults[j][0]
-        taken.add(fid)
-        plan.jobs.append(
-            PlannedJob(
-                c.crew_id, fid, float(travel[i, j]), float(arrival[i, j]), c.committed_to != fid
-            )
-        )
+        changed = c.committed_to != fid
+        plan.jobs.append(PlannedJob(c.crew_id, fid, travel, c.ready_in_s + travel, changed))
+    taken = {faults[j][0] for _, j, _ in pairs}
     plan.unassigned = [fid for fid, _ in faults if fid not in taken]
+    given = {job.crew_id: job.fault_id for job in plan.jobs}
+    fault_ids = {fid for fid, _ in faults}
     for c in candidates:
-        if (
-            c.committed_to
-            and c.committed_to in index
-            and plan.fault_of(c.crew_id) != c.committed_to
-        ):
+        if c.committed_to in fault_ids and given.get(c.crew_id) != c.committed_to:
             plan.released.append((c.crew_id, c.committed_to))
     return plan
+
+
+def _serve_critical(
+    router: Router,
+    candidates: Sequence[Candidate],
+    faults: Sequence[tuple[str, LonLat]],
+    pairs: list[tuple[int, int, float]],
+    allowed: np.ndarray,
+    bonus: np.ndarray,
+    must_serve: Sequence[bool] | np.ndarray,
+    s: AssignmentSettings,
+) -> list[tuple[int, int, float]]:
+    """Give each still-waiting must-serve fault the crew that reaches it first (bumping a
+    lesser job), most urgent first."""
+    critical = np.asarray(must_serve, dtype=bool)
+    served = {j for _, j, _ in pairs}
+    waiting = [j for j in np.flatnonzero(critical).tolist() if j not in served]
+    waiting.sort(key=lambda j: -bonus[j])
+    job_of = {i: (j, t) for i, j, t in pairs}
+    for j in waiting:
+        free = [
+            i
+            for i in range(len(candidates))
+            if allowed[i, j] and not (i in job_of and critical[job_of[i][0]])
+        ]
+        if not free:
+            continue
+        pick = choose_nearest(router, faults[j][1], [candidates[i] for i in free], s.fill_cap_s)
+        if pick is None:
+            continue
+        i = next(i for i in free if candidates[i].crew_id == pick.crew_id)
+        job_of[i] = (j, pick.travel_s)
+    return [(i, j, t) for i, (j, t) in job_of.items()]
+
+
+def _solve(
+    router: Router,
+    candidates: Sequence[Candidate],
+    faults: Sequence[tuple[str, LonLat]],
+    rows: np.ndarray,
+    cols: np.ndarray,
+    allowed: np.ndarray,
+    bonus: np.ndarray,
+    cap_s: float,
+    s: AssignmentSettings,
+) -> list[tuple[int, int, float]]:
+    """One capped matrix + linear_sum_assignment over a crew/fault subset: (i, j, travel)."""
+    travel = router.matrix(
+        [candidates[i].origin for i in rows], [faults[j][1] for j in cols], cap_s=cap_s
+    )
+    ready = np.array([candidates[i].ready_in_s for i in rows], dtype=np.float64)
+    arrival = ready[:, None] + travel
+    ok = np.isfinite(arrival) & allowed[np.ix_(rows, cols)]
+    cost = np.where(ok, arrival - bonus[cols][None, :], _FORBIDDEN)
+    where = {faults[j][0]: k for k, j in enumerate(cols.tolist())}
+    for r, i in enumerate(rows.tolist()):
+        k = where.get(candidates[i].committed_to) if candidates[i].committed_to else None
+        if k is not None and ok[r, k]:
+            margin = max(s.hysteresis_s, s.hysteresis_share * arrival[r, k])
+            cost[r, k] -= margin + s.seconds_per_point * s.hysteresis_points
+    rr, cc = linear_sum_assignment(cost)
+    keep = ok[rr, cc]
+    return [
+        (int(rows[r]), int(cols[c]), float(travel[r, c]))
+        for r, c in zip(rr[keep].tolist(), cc[keep].tolist(), strict=True)
+    ]

@@ -610,8 +610,15 @@ class Dispatcher:
         need = np.array([_skill_mask(self.skills_for(self.faults[o.work_order_id])) for o in pool])
         have = np.array(crew_masks, dtype=np.int64).reshape(-1, 1)
         eligible = (need[None, :] & ~have) == 0
+        critical = [self.faults[o.work_order_id].critical > 0 for o in pool]
         plan = reoptimise(
-            self.router, candidates, faults, priorities, eligible, self.settings.assignment
+            self.router,
+            candidates,
+            faults,
+            priorities,
+            eligible,
+            self.settings.assignment,
+            must_serve=critical,
         )
         events: list[Event] = []
         planned = {j.fault_id: j for j in plan.jobs}

@@ -138,7 +138,7 @@ def test_storm_reoptimisation_keeps_an_en_route_crew_for_a_marginal_gain():
     assert plan.fault_of("A") == "F1" and plan.fault_of("B") == "F2"
     assert plan.released == []
     # Without hysteresis the same numbers would bounce crew A.
-    eager = AssignmentSettings(hysteresis_s=0.0, hysteresis_share=0.0)
+    eager = AssignmentSettings(hysteresis_s=0.0, hysteresis_share=0.0, hysteresis_points=0.0)
     plan = reoptimise(ApproximateRouter(), candidates, faults, [0.0, 0.0], settings=eager)
     assert plan.fault_of("A") == "F2" and plan.released == [("A", "F1")]
 
