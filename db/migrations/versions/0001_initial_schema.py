@@ -30,6 +30,9 @@ def _gist_index(name: str, table: str, column: str) -> None:
 
 
 def upgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        # Geometry columns need PostGIS; a no-op where it is installed already.
+        op.execute("CREATE EXTENSION IF NOT EXISTS postgis")
     op.create_table(
         "crews",
         sa.Column("id", sa.String(length=64), nullable=False),
