@@ -318,6 +318,8 @@ class OutageEngine:
             leaf = int(self._leaf_of[near]) if near >= 0 else -1
             if leaf < 0:
                 leaf = self._up_candidate(res.area)
+            if report.has_fix and self._pred:
+                leaf = self._leaf_within_fix(report, leaf)
             key = -(leaf + 2)
         chain = self.chain(leaf)
         if self.planned.outages:
@@ -334,6 +336,23 @@ class OutageEngine:
         if report.says_power_back:
             return self._power_back(report, key, chain)
         return self._power_out(report, key, leaf, chain)
+
+    def _leaf_within_fix(self, report: Report, leaf: int) -> int:
+        """Prefer a dark LV cable within the fix's uncertainty over the nearest meter's one.
+
+        Phone GPS is good to 10–20 m; in a dense street the nearest service point may hang
+        on the neighbouring transformer. If a meter within that radius is already inside an
+        outage, the caller almost certainly is too.
+        """
+        if self._top_predicted(leaf) >= 0:
+            return leaf
+        index = self.resolver.index
+        radius = self.settings.gps_uncertainty_m
+        for position in index.within(report.lon, report.lat, radius, crs=report.crs).tolist():
+            other = int(self._leaf_of[int(index.ids[position])])
+            if other >= 0 and self._top_predicted(other) >= 0:
+                return other
+        return leaf
 
     def _up_candidate(self, node: int) -> int:
         for c in self.topology.chain(node):
@@ -809,7 +828,8 @@ class OutageEngine:
         if self._sub_gasp.get(c, 0):
             return
         reports = self._sub_out.get(c, 0)
-        if reports > 2 or self._n_out.get(c, 0) > 2:
+        most = self.settings.lone_caller_max_households
+        if reports > most or self._n_out.get(c, 0) > most:
             return
         # Silence is judged over the whole transformer area: its other households are the
         # neighbours who would have noticed (one LV cable may serve only a few of them).

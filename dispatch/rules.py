@@ -76,11 +76,15 @@ class InferenceSettings:
     #: … as customer-side when the area has at least this many other meters (with fewer,
     #: silence proves nothing: at a 10 % call rate a 4-meter area is usually silent).
     lone_caller_min_peers: int = 8
+    #: Faults resting on at most this many calling households are re-judged.
+    lone_caller_max_households: int = 2
     #: After a device is seen restored, meters that sent a last gasp and no restore within
     #: this grace are taken to be still dark (a nested outage below it).
     restore_grace_s: float = 5 * 60.0
     #: GPS fixes farther than this from every service point are outside the service area.
     gps_radius_m: float = 150.0
+    #: Typical error of a phone GPS fix in a built-up area.
+    gps_uncertainty_m: float = 30.0
 
     #: Rule for fuses inside a transformer area (LV fuse-ways and cable cabinets).
     lv_fuse_rule: RollUpRule = field(
