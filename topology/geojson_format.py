@@ -93,7 +93,8 @@ def grid_from_geojson(document: dict[str, Any], name: str = "grid") -> Grid:
             lon, lat = _point(geometry)
             builder.add_bus(element_id, lon, lat)
 
-    deferred: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = []
+    # Meters may name a parent element instead of a bus: its "to" side serves them.
+    branch_to_bus = {eid: p.get("to") for eid, k, p, _g in parsed if k in BRANCH_KINDS}
     for element_id, kind, props, geometry in parsed:
         if kind == Kind.BUSBAR:
             continue
@@ -105,42 +106,42 @@ def grid_from_geojson(document: dict[str, Any], name: str = "grid") -> Grid:
                 element_id, _ref(props, "bus"), lon=lon, lat=lat, name=props.get("name")
             )
         elif kind == Kind.METER:
-            deferred.append((element_id, props, geometry))
-
-    branch_to_bus = {}
-    for element_id, props, geometry in deferred:
-        bus = _ref(props, "bus")
-        parent = _ref(props, "parent")
-        if bus is None and parent is not None:
-            if not branch_to_bus:
-                branch_to_bus = {
-                    eid: props2.get("to")
-                    for eid, kind2, props2, _g in parsed
-                    if kind2 in BRANCH_KINDS
-                }
-            bus = branch_to_bus.get(parent)
-            if bus is None:
-                builder.problems.append(f"{element_id}: unknown reference parent={parent!r}")
-                continue
-        lon, lat = _point(geometry)
-        try:
-            customer_class = CustomerClass(props.get("customer_class") or "residential")
-        except ValueError:
-            builder.problems.append(
-                f"{element_id}: unknown customer class {props.get('customer_class')!r}"
-            )
-            continue
-        builder.add_meter(
-            element_id,
-            bus,
-            customer_id=props.get("customer_id"),
-            customer_class=customer_class,
-            address=props.get("address"),
-            lon=lon,
-            lat=lat,
-            name=props.get("name"),
-        )
+            _add_meter(builder, element_id, props, geometry, branch_to_bus)
     return builder.build()
+
+
+def _add_meter(
+    builder: GridBuilder,
+    element_id: str,
+    props: dict[str, Any],
+    geometry: dict[str, Any] | None,
+    branch_to_bus: dict[str, Any],
+) -> None:
+    bus = _ref(props, "bus")
+    parent = _ref(props, "parent")
+    if bus is None and parent is not None:
+        bus = branch_to_bus.get(parent)
+        if bus is None:
+            builder.problems.append(f"{element_id}: unknown reference parent={parent!r}")
+            return
+    lon, lat = _point(geometry)
+    try:
+        customer_class = CustomerClass(props.get("customer_class") or "residential")
+    except ValueError:
+        builder.problems.append(
+            f"{element_id}: unknown customer class {props.get('customer_class')!r}"
+        )
+        return
+    builder.add_meter(
+        element_id,
+        bus,
+        customer_id=props.get("customer_id"),
+        customer_class=customer_class,
+        address=props.get("address"),
+        lon=lon,
+        lat=lat,
+        name=props.get("name"),
+    )
 
 
 def _ref(props: dict[str, Any], key: str) -> str | None:
