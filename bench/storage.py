@@ -7,7 +7,7 @@ Run: ``.venv/bin/python bench/storage.py [--quick]``
 PostGIS is taken from ``GRIDMEND_BENCH_POSTGRES_URL``, else ``GRIDMEND_TEST_POSTGRES_URL``;
 the bench works in a throw-away schema and drops it afterwards. Each report is written
 write-ahead (``INSERT … ON CONFLICT DO NOTHING`` + read-back) and committed, exactly as
-intake does; SQLite runs in WAL mode with ``synchronous=NORMAL``, PostgreSQL with its
+intake does; SQLite runs in WAL mode with ``synchronous=FULL``, PostgreSQL with its
 server defaults (``fsync`` on).
 """
 
