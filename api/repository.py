@@ -290,9 +290,11 @@ def record_delivery(
     worker: str = "worker",
     now: datetime | None = None,
     max_attempts: int = MAX_ATTEMPTS,
+    delay: timedelta | None = None,
 ) -> OutboxEvent:
     """Log an attempt; mark the event delivered, or schedule its retry with back-off, or
-    park it as dead after ``max_attempts``."""
+    park it as dead after ``max_attempts``. ``delay`` replaces :func:`retry_delay` when the
+    delivery worker has its own schedule (jitter, ``Retry-After``)."""
     now = now or utcnow()
     event = session.scalars(
         select(OutboxEvent).where(OutboxEvent.event_id == event_id).with_for_update()
@@ -321,7 +323,7 @@ def record_delivery(
         if event.attempts >= max_attempts:
             event.dead_at = now
         else:
-            event.available_at = now + retry_delay(event.attempts)
+            event.available_at = now + (delay if delay is not None else retry_delay(event.attempts))
     session.flush()
     return event
 
@@ -352,6 +354,145 @@ def requeue_dead(session: Session, now: datetime | None = None) -> int:
         .values(dead_at=None, attempts=0, available_at=now or utcnow())
         .execution_options(synchronize_session=False)
     )
+    return result.rowcount
+
+
+def subscription(session: Session, subscription_id: int) -> WebhookSubscription:
+    found = session.get(WebhookSubscription, subscription_id)
+    if found is None:
+        raise NotFound(f"no webhook subscription {subscription_id}")
+    return found
+
+
+def list_subscriptions(
+    session: Session, *, owner_id: int | None = None, include_inactive: bool = True
+) -> Sequence[WebhookSubscription]:
+    """Subscriptions, oldest first; only one owner's when ``owner_id`` is given."""
+    query = select(WebhookSubscription).order_by(WebhookSubscription.id)
+    if owner_id is not None:
+        query = query.where(WebhookSubscription.owner_id == owner_id)
+    if not include_inactive:
+        query = query.where(WebhookSubscription.active.is_(True))
+    return session.scalars(query).all()
+
+
+def subscriptions_by_id(session: Session, ids: Sequence[int]) -> dict[int, WebhookSubscription]:
+    """The subscriptions behind a claimed batch (their secrets sign the deliveries)."""
+    if not ids:
+        return {}
+    rows = session.scalars(
+        select(WebhookSubscription).where(WebhookSubscription.id.in_(set(ids)))
+    ).all()
+    return {row.id: row for row in rows}
+
+
+def outbox_event(session: Session, event_id: str) -> OutboxEvent:
+    found = session.scalars(select(OutboxEvent).where(OutboxEvent.event_id == event_id)).first()
+    if found is None:
+        raise NotFound(f"no outbox event {event_id!r}")
+    return found
+
+
+def existing_event_ids(session: Session, event_ids: Sequence[str]) -> set[str]:
+    """Which of these outbox ids are stored already (re-enqueueing a replay is a no-op)."""
+    if not event_ids:
+        return set()
+    return set(
+        session.scalars(select(OutboxEvent.event_id).where(OutboxEvent.event_id.in_(event_ids)))
+    )
+
+
+#: Outbox states a monitoring query can ask for.
+OUTBOX_STATUSES = ("pending", "delivered", "dead")
+
+
+def outbox_events(
+    session: Session,
+    status: str,
+    *,
+    subscription_id: int | None = None,
+    limit: int = 100,
+    after_id: int = 0,
+) -> Sequence[OutboxEvent]:
+    """Outbox events in one state (pending, delivered or dead), oldest first, paged by id."""
+    query = select(OutboxEvent).where(OutboxEvent.id > after_id)
+    if status == "pending":
+        query = query.where(OutboxEvent.delivered_at.is_(None), OutboxEvent.dead_at.is_(None))
+    elif status == "delivered":
+        query = query.where(OutboxEvent.delivered_at.is_not(None))
+    elif status == "dead":
+        query = query.where(OutboxEvent.dead_at.is_not(None), OutboxEvent.delivered_at.is_(None))
+    else:
+        raise DomainError(f"unknown outbox status {status!r} (one of {OUTBOX_STATUSES})")
+    if subscription_id is not None:
+        query = query.where(OutboxEvent.subscription_id == subscription_id)
+    return session.scalars(query.order_by(OutboxEvent.id).limit(limit)).all()
+
+
+def disable_endpoint(
+    session: Session,
+    *,
+    subscription_id: int | None,
+    endpoint: str | None,
+    reason: str,
+    now: datetime | None = None,
+) -> int:
+    """Stop delivering to an endpoint (410 Gone, or failing for longer than the retry
+    schedule): its subscription goes inactive and its waiting events are parked as dead,
+    kept for a manual replay. Returns how many events were parked."""
+    now = now or utcnow()
+    waiting = select(OutboxEvent.id).where(
+        OutboxEvent.delivered_at.is_(None), OutboxEvent.dead_at.is_(None)
+    )
+    if subscription_id is not None:
+        found = session.get(WebhookSubscription, subscription_id)
+        if found is not None:
+            found.active = False
+        waiting = waiting.where(OutboxEvent.subscription_id == subscription_id)
+    elif endpoint is not None:
+        waiting = waiting.where(
+            OutboxEvent.subscription_id.is_(None), OutboxEvent.endpoint == endpoint
+        )
+    else:
+        return 0
+    result = session.execute(
+        update(OutboxEvent)
+        .where(OutboxEvent.id.in_(waiting.scalar_subquery()))
+        .values(dead_at=now, last_error=reason)
+        .execution_options(synchronize_session=False)
+    )
+    session.flush()
+    return result.rowcount
+
+
+def requeue_event(session: Session, event_id: str, now: datetime | None = None) -> OutboxEvent:
+    """Manual replay of one event (dead, or delivered but lost by the receiver): due now,
+    with a fresh retry schedule and the same id, so a receiver still deduplicates it."""
+    event = outbox_event(session, event_id)
+    event.delivered_at = None
+    event.dead_at = None
+    event.attempts = 0
+    event.available_at = now or utcnow()
+    event.claimed_by = None
+    session.flush()
+    return event
+
+
+def requeue_dead_for(session: Session, subscription_id: int, now: datetime | None = None) -> int:
+    """Replay every dead event of one subscription and make it active again (its endpoint
+    was fixed)."""
+    subscription(session, subscription_id).active = True
+    result = session.execute(
+        update(OutboxEvent)
+        .where(
+            OutboxEvent.subscription_id == subscription_id,
+            OutboxEvent.dead_at.is_not(None),
+            OutboxEvent.delivered_at.is_(None),
+        )
+        .values(dead_at=None, attempts=0, available_at=now or utcnow(), claimed_by=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.flush()
     return result.rowcount
 
 
