@@ -214,6 +214,14 @@ class Dispatcher:
         A fault already known updates its facts (customers, critical count); a fault whose
         order was closed is not reopened here (see :meth:`reopen`).
         """
+        known = fault.fault_id in self.order_of_fault
+        events = self.open_order(fault, now)
+        if known:
+            return events
+        return events + self.dispatch(self.order_of_fault[fault.fault_id], now)
+
+    def open_order(self, fault: FaultView, now: float) -> list[Event]:
+        """Open a work order for a fault without sending anyone yet (batch planning)."""
         known = self.order_of_fault.get(fault.fault_id)
         if known is not None:
             self.faults[known] = fault
@@ -226,7 +234,7 @@ class Dispatcher:
         self.register.add(
             FaultRecord(fault.fault_id, fault.device, fault.first_report_time, fault.customers)
         )
-        events: list[Event] = [
+        return [
             DispatchEvent(
                 "work_order_created",
                 now,
@@ -234,8 +242,6 @@ class Dispatcher:
                 data={"fault": fault.to_dict(), "priority": self.priority(oid, now).to_dict()},
             )
         ]
-        events += self.dispatch(oid, now)
-        return events
 
     def book_customer_visit(
         self, visit_id: str, meter: int, now: float, skills: frozenset[Skill] | None = None

@@ -7,10 +7,13 @@ live :class:`~gridmend.dispatch.inference.Fault` using only the engine's public 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import TYPE_CHECKING
 
-from gridmend.dispatch.crews import Skill
+from gridmend.dispatch.crews import Skill, parse_skills
+from gridmend.dispatch.errors import DispatchError
 from gridmend.dispatch.service_class import ServiceClassMap
 from gridmend.topology.elements import ARRIVAL_PROMISE_MINUTES, Kind, ServiceClass
 from gridmend.topology.network import Topology
@@ -103,3 +106,81 @@ def fault_view_from_engine(
         first_report_time=float(fault.first_report_time),
         service_class=service_map.of(int(fault.device)),
     )
+
+
+class FaultFileError(DispatchError, ValueError):
+    """A faults document that cannot be read; ``problems`` names each fault and field."""
+
+    http_status = 422
+
+    def __init__(self, problems: list[str], source: str = "faults") -> None:
+        self.problems = problems
+        super().__init__(f"{source}: {len(problems)} problem(s):\n  " + "\n  ".join(problems))
+
+
+def _epoch(value: object) -> float:
+    if isinstance(value, int | float) and math.isfinite(value):
+        return float(value)
+    stamp = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if stamp.tzinfo is None:
+        raise ValueError(f"{value!r} has no time zone")
+    return stamp.timestamp()
+
+
+def fault_views_from_document(
+    document: object, topology: Topology, service_map: ServiceClassMap | None = None
+) -> list[FaultView]:
+    """Faults from a JSON document: ``{"faults": [...]}`` (``gridmend infer`` output) or a list.
+
+    Each fault needs ``device_id`` (or ``device``) and ``first_report_time`` (epoch seconds
+    or ISO-8601 with zone); ``fault_id``, ``service_class`` and ``skills`` are optional.
+    Faults whose ``status`` is not open are skipped.
+    """
+    items = document.get("faults") if isinstance(document, dict) else document
+    if not isinstance(items, list):
+        raise FaultFileError(['expected a list of faults or {"faults": [...]}'])
+    service_map = service_map or ServiceClassMap(topology)
+    index = topology.grid.index
+    views: list[FaultView] = []
+    problems: list[str] = []
+    for k, item in enumerate(items):
+        label = f"fault {k}"
+        if not isinstance(item, dict):
+            problems.append(f"{label}: not an object")
+            continue
+        label = f"fault {k} ({item.get('fault_id', 'no id')})"
+        if item.get("status", "open") not in ("open", "suspected", "confirmed"):
+            continue
+        device_id = item.get("device_id", item.get("device"))
+        if device_id is None:
+            problems.append(f"{label}: field device_id missing")
+            continue
+        device = index.get(str(device_id))
+        if device is None:
+            problems.append(f"{label}: field device_id: unknown element {device_id!r}")
+            continue
+        try:
+            reported = _epoch(item["first_report_time"])
+        except KeyError:
+            problems.append(f"{label}: field first_report_time missing")
+            continue
+        except ValueError as err:
+            problems.append(f"{label}: field first_report_time: {err}")
+            continue
+        view = fault_view_for_device(
+            topology, device, reported, str(item.get("fault_id") or device_id), service_map
+        )
+        try:
+            if "service_class" in item:
+                view = replace(view, service_class=ServiceClass(item["service_class"]))
+            if "skills" in item:
+                skills = item["skills"]
+                text = ";".join(skills) if isinstance(skills, list) else str(skills)
+                view = replace(view, required_skills=parse_skills(text))
+        except ValueError as err:
+            problems.append(f"{label}: {err}")
+            continue
+        views.append(view)
+    if problems:
+        raise FaultFileError(problems)
+    return views

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from gridmend.api.cli import db, demo, grid, infer, roads
+from gridmend.api.cli import db, demo, dispatch, grid, infer, roads
 
 app = typer.Typer(
     name="gridmend",
@@ -15,6 +15,7 @@ app = typer.Typer(
 app.add_typer(grid.app, name="grid")
 app.add_typer(db.app, name="db")
 app.add_typer(roads.app, name="roads")
+app.add_typer(dispatch.app, name="dispatch")
 app.command("demo")(demo.demo)
 app.command("infer")(infer.infer)
 app.add_typer(infer.storm, name="storm")

@@ -158,3 +158,22 @@ def test_storm_reoptimisation_respects_skills_and_leaves_the_rest_waiting():
     plan = reoptimise(ApproximateRouter(), candidates, faults, [0, 0, 0], eligible)
     assert plan.crew_of("F-mv") == "mv-crew" and plan.crew_of("F-tree") == "tree-crew"
     assert plan.unassigned == ["F-far"]
+
+
+def test_a_crew_with_nothing_within_the_storm_cap_still_gets_the_far_fault():
+    plan = reoptimise(
+        ApproximateRouter(), [Candidate("far", at(30_000, 0))], [("F", at(0, 0))], [0]
+    )
+    assert plan.crew_of("F") == "far" and plan.jobs[0].travel_s > AssignmentSettings().cap_s
+
+
+def test_a_critical_fault_beyond_the_cap_takes_the_crew_from_a_lesser_job():
+    candidates = [Candidate("c1", at(0, 0))]
+    faults = [("F-estate", at(1_000, 0)), ("F-hospital", at(9_000, 0))]
+    plan = reoptimise(ApproximateRouter(), candidates, faults, [2_000.0, 100_000.0])
+    assert plan.crew_of("F-estate") == "c1"  # the hospital is beyond the 10 min storm cap …
+    plan = reoptimise(
+        ApproximateRouter(), candidates, faults, [2_000.0, 100_000.0], must_serve=[False, True]
+    )
+    assert plan.crew_of("F-hospital") == "c1"  # … unless it is marked must-serve
+    assert plan.unassigned == ["F-estate"]
