@@ -13,7 +13,8 @@ Truth file (JSON, ``format: gridmend-storm-truth/1``)::
     {"grid", "seed", "start",
      "faults": [{"truth_id", "device_id", "kind", "start", "end" (null = still open),
                  "nested_in" (truth_id of the upstream fault it hides under, or null),
-                 "customers", "reports"}],
+                 "customers", "reports", "households" (distinct calling meters),
+                 "machine_reports" (last gasps + SCADA trips)}],
      "customer_side": [{"meter_id", "report_ids"}],
      "noise_report_ids": [...],
      "report_cause": {report_id: truth_id | "customer_side" | "noise" | "invalid"}}
@@ -289,6 +290,8 @@ def _reports_for(
     outage_scope = [0.3, 0.05, 0.2, 0.45]
     horizon = t0 + s.fault_window_s + 4 * 3600.0
     reports_per_fault = [0] * len(faults)
+    households = [0] * len(faults)  # distinct meters that called
+    machine = [0] * len(faults)  # last gasps and SCADA trips
     for m in sorted(dark_start):
         begin, end = dark_start[m], dark_end[m]
         cause = f"T{owner[m] + 1:02d}"
@@ -297,6 +300,7 @@ def _reports_for(
             when = begin + float(rng.uniform(30, 45))
             b.add(Report(b.rid("A"), when, Channel.AMI_LAST_GASP, grid.element_ids[m]), cause, m)
             sent += 1
+            machine[owner[m]] += 1
             if np.isfinite(end):
                 back = end + float(rng.uniform(30, 45))
                 b.add(Report(b.rid("A"), back, Channel.AMI_RESTORE, grid.element_ids[m]), cause, m)
@@ -305,6 +309,7 @@ def _reports_for(
             if when < min(end, horizon):
                 first = b.call(m, when, cause, outage_scope)
                 sent += 1
+                households[owner[m]] += 1
                 if rng.random() < s.repeat_call_share:
                     again = when + float(rng.uniform(15, 60)) * 60
                     if again < min(end, horizon):
@@ -361,6 +366,7 @@ def _reports_for(
             )
             b.add(r, f"T{k + 1:02d}")
             reports_per_fault[k] += 1
+            machine[k] += 1
 
     b.reports.sort(key=lambda r: r.time)
     duplicates = (
@@ -400,6 +406,8 @@ def _reports_for(
                 "nested_in": None if f["nested_in"] is None else f"T{f['nested_in'] + 1:02d}",
                 "customers": t.customers_below(f["device"]),
                 "reports": reports_per_fault[k],
+                "households": households[k],
+                "machine_reports": machine[k],
             }
             for k, f in enumerate(faults)
         ],
