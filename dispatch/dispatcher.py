@@ -37,7 +37,7 @@ from gridmend.dispatch.crews import Crew, CrewStatus, Skill
 from gridmend.dispatch.errors import CrewConflict, UnknownCrew, UnknownWorkOrder
 from gridmend.dispatch.escalation import Escalation, EscalationSettings, Escalator
 from gridmend.dispatch.eta import EtaSettings, EtaWindow, eta_window
-from gridmend.dispatch.fault_view import FaultView
+from gridmend.dispatch.fault_view import FaultView, fault_view_for_device
 from gridmend.dispatch.followup import CustomerAnswer, Decision, FollowUp, FollowUpDecision
 from gridmend.dispatch.lifecycle import (
     BEFORE_ARRIVAL,
@@ -48,7 +48,7 @@ from gridmend.dispatch.lifecycle import (
     WorkOrderState,
     parse_state,
 )
-from gridmend.dispatch.priority import PriorityWeights, priority_of
+from gridmend.dispatch.priority import Priority, PriorityWeights, priority_of
 from gridmend.dispatch.repeat_faults import FaultRecord, RepeatFaultRegister
 from gridmend.geo.routing import Route, Router
 from gridmend.topology.elements import Kind, ServiceClass
@@ -208,32 +208,42 @@ class Dispatcher:
         return out
 
     # ------------------------------------------------------------------ faults in
-    def on_fault(self, fault: FaultView, now: float) -> list[Event]:
+    def on_fault(self, fault: FaultView, now: float, kind: str = "fault") -> list[Event]:
         """A new fault opens a work order and sends the crew that arrives first by road.
 
         A fault already known updates its facts (customers, critical count); a fault whose
         order was closed is not reopened here (see :meth:`reopen`).
         """
         known = fault.fault_id in self.order_of_fault
-        events = self.open_order(fault, now)
+        events = self.open_order(fault, now, kind)
         if known:
             return events
         return events + self.dispatch(self.order_of_fault[fault.fault_id], now)
 
-    def open_order(self, fault: FaultView, now: float) -> list[Event]:
-        """Open a work order for a fault without sending anyone yet (batch planning)."""
+    def open_order(self, fault: FaultView, now: float, kind: str = "fault") -> list[Event]:
+        """Open a work order for a fault without sending anyone yet (batch planning).
+
+        A known fault updates its facts; if the engine moved it to another device before the
+        crew got there, the order follows and the crew's ETAs are recomputed.
+        """
         known = self.order_of_fault.get(fault.fault_id)
         if known is not None:
             self.faults[known] = fault
+            order = self.orders[known]
+            if order.state in BEFORE_ARRIVAL and order.location != fault.location:
+                order.device, order.location = fault.device, fault.location
+                if order.crew_id:
+                    return self._refresh_crew(self.crews[order.crew_id], now)
             return []
         oid = f"WO-{next(self._ids):06d}"
-        order = WorkOrder(oid, fault.fault_id, fault.device, fault.location, created_at=now)
+        order = WorkOrder(oid, fault.fault_id, fault.device, fault.location, now, kind=kind)
         self.orders[oid] = order
         self.faults[oid] = fault
         self.order_of_fault[fault.fault_id] = oid
-        self.register.add(
-            FaultRecord(fault.fault_id, fault.device, fault.first_report_time, fault.customers)
-        )
+        if kind == "fault":
+            self.register.add(
+                FaultRecord(fault.fault_id, fault.device, fault.first_report_time, fault.customers)
+            )
         return [
             DispatchEvent(
                 "work_order_created",
@@ -259,11 +269,10 @@ class Dispatcher:
             service_class=ServiceClass.REMOTE,  # a booked visit has the loosest promise
             required_skills=skills or frozenset({Skill.LV}),
         )
-        events = self.on_fault(view, now)
-        self.orders[self.order_of_fault[visit_id]].kind = "customer_visit"
-        return events
+        return self.on_fault(view, now, kind="customer_visit")
 
-    def priority(self, work_order_id: str, now: float):
+    def priority(self, work_order_id: str, now: float) -> Priority:
+        """Urgency of an order's fault at ``now`` (see :mod:`gridmend.dispatch.priority`)."""
         return priority_of(self.faults[work_order_id], now, self.settings.priority)
 
     def dispatch(self, work_order_id: str, now: float, *, quiet: bool = False) -> list[Event]:
@@ -286,7 +295,7 @@ class Dispatcher:
         if choice is None:
             if quiet:
                 return []
-            skills = sorted(s.value for s in self.skills_for(fault))
+            skills = sorted(str(s) for s in self.skills_for(fault))
             return [DispatchEvent("no_candidate", now, work_order_id, data={"skills": skills})]
         return self._assign(order, self.crews[choice.crew_id], choice, now, "nearest by road")
 
@@ -513,23 +522,18 @@ class Dispatcher:
         events: list[Event] = []
         if order.state == S.RESTORED:
             fault = self.faults[oid]
-            self.register.add(
-                FaultRecord(
-                    fault.fault_id,
-                    fault.device,
-                    fault.first_report_time,
-                    fault.customers,
-                    restored_time=t,
-                    cause=cause,
+            if order.kind == "fault":
+                self.register.add(
+                    FaultRecord(
+                        fault.fault_id,
+                        fault.device,
+                        fault.first_report_time,
+                        fault.customers,
+                        restored_time=t,
+                        cause=cause,
+                    )
                 )
-            )
-            meters = (
-                self.topology.meters_below(fault.device)
-                if fault.device >= 0
-                and fault.device_kind != Kind.METER
-                and fault.device_kind != Kind.LINE
-                else np.array([fault.device] if fault.device >= 0 else [], dtype=np.int64)
-            )
+            meters = self._affected_meters(fault)
             self.followups[oid] = FollowUp(oid, fault.device, meters, t)
             events.append(
                 DispatchEvent(
@@ -539,6 +543,17 @@ class Dispatcher:
         if crew.current_job:
             events += self._refresh_crew(crew, t)
         return events
+
+    def _affected_meters(self, fault: FaultView) -> np.ndarray:
+        """Customers to ask after restoration: all below the device (one for a visit)."""
+        if fault.device < 0:
+            return np.empty(0, dtype=np.int64)
+        if fault.device_kind == Kind.METER:
+            return np.array([fault.device], dtype=np.int64)
+        try:
+            return self.topology.meters_below(fault.device)
+        except KeyError:  # a line section or busbar: no hierarchy of its own
+            return np.empty(0, dtype=np.int64)
 
     # ------------------------------------------------------------------ fault updates
     def close_fault(
@@ -561,7 +576,9 @@ class Dispatcher:
         return events
 
     # ------------------------------------------------------------------ follow-up
-    def follow_up_answer(self, work_order_id: str, answer: CustomerAnswer, now: float):
+    def follow_up_answer(
+        self, work_order_id: str, answer: CustomerAnswer, now: float
+    ) -> FollowUpDecision:
         """Record a customer's answer and return the current decision for the order."""
         try:
             follow = self.followups[work_order_id]
@@ -577,8 +594,6 @@ class Dispatcher:
         old = self.order(decision.work_order_id)
         device = decision.suspected_device if decision.suspected_device is not None else old.device
         base = self.faults[old.work_order_id]
-        from gridmend.dispatch.fault_view import fault_view_for_device
-
         view = fault_view_for_device(
             self.topology, device, now, f"{base.fault_id}/{decision.decision.value}-{now:.0f}"
         )
@@ -593,9 +608,6 @@ class Dispatcher:
         Committed crews keep their job unless moving them gains more than the hysteresis
         margin (see :class:`~gridmend.dispatch.assignment.AssignmentSettings`).
         """
-        pool = [o for o in self.orders.values() if o.state in BEFORE_ARRIVAL]
-        if not pool:
-            return []
         candidates: list[Candidate] = []
         crew_masks = []
         for crew in self.crews.values():
@@ -611,6 +623,15 @@ class Dispatcher:
                 origin, ready, committed = crew.position or crew.depot, 0.0, None
             candidates.append(Candidate(crew.crew_id, origin, ready, committed))
             crew_masks.append(_skill_mask(crew.skills))
+        # Jobs of crews outside the plan (off shift, finishing up) stay with them.
+        planning = {c.crew_id for c in candidates}
+        pool = [
+            o
+            for o in self.orders.values()
+            if o.state in BEFORE_ARRIVAL and (o.crew_id is None or o.crew_id in planning)
+        ]
+        if not pool:
+            return []
         faults = [(o.work_order_id, o.location) for o in pool]
         priorities = [self.priority(o.work_order_id, now).score for o in pool]
         need = np.array([_skill_mask(self.skills_for(self.faults[o.work_order_id])) for o in pool])

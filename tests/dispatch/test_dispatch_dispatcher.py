@@ -1,0 +1,79 @@
+"""The dispatcher's bookkeeping: visits, moved faults, storm re-planning, shift ends."""
+
+from __future__ import annotations
+
+import pytest
+
+from gridmend.dispatch.crews import ShiftWindow, Skill
+from gridmend.dispatch.dispatcher import Dispatcher, DispatchSettings
+from gridmend.dispatch.lifecycle import WorkOrderState
+from gridmend.geo.routing import ApproximateRouter
+from gridmend.topology import Topology
+from gridmend.topology.synthetic import generate_grid
+
+from .crew_scenarios import T0, at, crew, fault
+
+S = WorkOrderState
+
+
+@pytest.fixture(scope="module")
+def topology() -> Topology:
+    return Topology(generate_grid(300, seed=3, centre=(24.90, 60.20)))
+
+
+def test_a_booked_electrician_visit_needs_an_lv_crew_and_is_not_a_grid_fault(topology):
+    crews = [crew("mv-only", at(0, 0), "mv"), crew("lv-crew", at(5_000, 0), "lv")]
+    dispatcher = Dispatcher(topology, ApproximateRouter(), crews)
+    meter = int(topology.meters[0])
+    dispatcher.book_customer_visit("V-1", meter, T0)
+    order = dispatcher.order_for_fault("V-1")
+    assert order.kind == "customer_visit" and order.crew_id == "lv-crew"
+    assert "V-1" not in dispatcher.register.records
+    assert dispatcher.eta_of(order.work_order_id).promise_deadline == T0 + 120 * 60
+
+
+def test_when_the_engine_moves_a_fault_the_order_and_eta_follow(topology):
+    dispatcher = Dispatcher(topology, ApproximateRouter(), [crew("c1", at(0, 0))])
+    dispatcher.on_fault(fault("F-1", at(2_000, 0)), T0)
+    order = dispatcher.order_for_fault("F-1")
+    first = dispatcher.eta_of(order.work_order_id).expected
+    events = dispatcher.on_fault(fault("F-1", at(6_000, 0), customers=400), T0 + 60)
+    assert [e.type for e in events] == ["eta"]
+    assert order.location == at(6_000, 0)
+    assert dispatcher.eta_of(order.work_order_id).expected > first + 60
+    assert len(dispatcher.orders) == 1
+
+
+def test_storm_tick_replans_waiting_work_but_keeps_en_route_crews_on_course(topology):
+    settings = DispatchSettings(storm_threshold=3)
+    crews = [crew("c1", at(0, 0)), crew("c2", at(20_000, 0))]
+    dispatcher = Dispatcher(topology, ApproximateRouter(), crews, settings)
+    dispatcher.on_fault(fault("F-a", at(1_000, 0)), T0)
+    dispatcher.on_fault(fault("F-b", at(19_000, 0)), T0)
+    for fid in ("F-a", "F-b"):
+        order = dispatcher.order_for_fault(fid)
+        dispatcher.on_crew_event(order.crew_id, order.work_order_id, "en_route", T0 + 30)
+    for k in range(4):  # the storm: four more faults, each queued behind a crew
+        dispatcher.on_fault(fault(f"F-{k}", at(3_000 + 4_000 * k, 500)), T0 + 60)
+    assert dispatcher.storm_mode
+    events = dispatcher.tick(T0 + 120)
+    assert any(e.type == "reoptimised" for e in events)
+    assert dispatcher.order_for_fault("F-a").crew_id == "c1"
+    assert dispatcher.order_for_fault("F-b").crew_id == "c2"
+    assert dispatcher.order_for_fault("F-a").state == S.EN_ROUTE
+    # one next job per crew: the rest wait for the next round
+    assert all(len(c.queue) <= 1 for c in dispatcher.crews.values())
+
+
+def test_a_crew_going_off_shift_keeps_its_job_through_a_storm_replan(topology):
+    settings = DispatchSettings(storm_threshold=1)
+    day_crew = crew("day", at(0, 0), shift=ShiftWindow(T0 - 3600, T0 + 600))
+    crews = [day_crew, crew("night", at(900, 0))]
+    dispatcher = Dispatcher(topology, ApproximateRouter(), crews, settings)
+    dispatcher.on_fault(fault("F-1", at(100, 0)), T0)
+    order = dispatcher.order_for_fault("F-1")
+    assert order.crew_id == "day"
+    dispatcher.on_crew_event("day", order.work_order_id, "en_route", T0 + 60)
+    dispatcher.on_fault(fault("F-2", at(5_000, 0), skills=frozenset({Skill.TREE})), T0 + 700)
+    dispatcher.tick(T0 + 700)  # the day crew's shift is over, but it finishes this job
+    assert order.crew_id == "day" and order.state == S.EN_ROUTE
