@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
@@ -134,7 +134,7 @@ class BatchReport:
     """What one pass of the worker did (counts by verdict)."""
 
     claimed: int = 0
-    verdicts: Counter[str] | None = None
+    verdicts: Counter[str] = field(default_factory=Counter)
 
 
 class DeliveryWorker:
@@ -184,7 +184,7 @@ class DeliveryWorker:
         """Claim one batch, deliver it, record the outcomes."""
         jobs = self._claim()
         if not jobs:
-            return BatchReport(0, Counter())
+            return BatchReport()
         outcomes = list(self._pool.map(self.send, jobs))
         self._record(jobs, outcomes)
         return BatchReport(len(jobs), Counter(o.verdict for o in outcomes))
@@ -196,7 +196,7 @@ class DeliveryWorker:
             report = self.run_once()
             if not report.claimed:
                 break
-            total.update(report.verdicts or {})
+            total.update(report.verdicts)
         return total
 
     def run_forever(self, stop: threading.Event, poll_interval: float = 1.0) -> None:
@@ -206,7 +206,7 @@ class DeliveryWorker:
                 report = self.run_once()
             except Exception:  # a database hiccup must not kill the worker
                 log.exception("webhook delivery pass failed")
-                report = BatchReport(0, Counter())
+                report = BatchReport()
             if not report.claimed:
                 stop.wait(poll_interval)
 

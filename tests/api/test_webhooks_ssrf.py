@@ -9,6 +9,7 @@ from gridmend.api.ssrf import (
     UnresolvableCallbackUrl,
     UnsafeCallbackUrl,
     check_callback_url,
+    precheck_callback_url,
 )
 
 
@@ -114,3 +115,12 @@ def test_a_pinned_ipv6_target_keeps_brackets_and_the_original_host() -> None:
     )
     assert target.request_url() == "https://[2606:2800:220:1::1]:8443/in?x=1"
     assert target.host_header() == "hooks.example.org:8443"
+
+
+def test_the_precheck_for_batch_intake_judges_without_any_lookup() -> None:
+    precheck_callback_url("https://hooks.example.org/in")  # names wait for send time
+    with pytest.raises(UnsafeCallbackUrl, match="private"):
+        precheck_callback_url("http://10.0.0.1/in")
+    with pytest.raises(UnsafeCallbackUrl, match="cloud metadata"):
+        precheck_callback_url("http://metadata.google.internal/")
+    precheck_callback_url("http://127.0.0.1:8080/in", AllowList.parse(["127.0.0.1"]))
