@@ -73,8 +73,9 @@ class DispatchSettings:
     storm_threshold: int = 8
     #: Farthest a crew is sent for one new fault (seconds of road travel).
     greedy_cap_s: float = 3 * 3600.0
-    #: Keep the route's shape for the map and the customer tracker.
-    keep_route_geometry: bool = True
+    #: Recompute the current job's route shape on every ETA refresh (else on demand via
+    #: :meth:`Dispatcher.route`; ETAs themselves use the router's bounded nearest search).
+    eager_route_geometry: bool = False
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ class Dispatcher:
         self.faults: dict[str, FaultView] = {}  # by work order id
         self.order_of_fault: dict[str, str] = {}
         self.etas: dict[str, EtaWindow] = {}
-        self.routes: dict[str, Route] = {}
+        self.routes: dict[str, tuple[LonLat, Route]] = {}  # by order: (from where, route)
         self.escalator = Escalator(self.settings.escalation)
         self.followups: dict[str, FollowUp] = {}
         self.register = RepeatFaultRegister(topology)
@@ -324,9 +325,8 @@ class Dispatcher:
             return None
         crew = self.crews[choice.crew_id]
         bumped = self.orders[crew.current_job]  # type: ignore[index]
-        events: list[Event] = [
-            self._release(bumped, now, f"pre-empted by critical fault {fault.fault_id}")
-        ]
+        reason = f"pre-empted by critical fault {fault.fault_id}"
+        events: list[Event] = self._release(bumped, now, reason, refresh=False)
         # The bumped job waits in the crew's queue, ahead of nothing else it had.
         events += self._assign(order, crew, choice, now, "critical customers: pre-empts")
         if crew.current_job != order.work_order_id:  # crew had a queue: put this first
@@ -368,17 +368,23 @@ class Dispatcher:
         events += self._refresh_crew(crew, now)
         return events
 
-    def _release(self, order: WorkOrder, now: float, reason: str) -> DispatchEvent:
+    def _release(
+        self, order: WorkOrder, now: float, reason: str, *, refresh: bool = True
+    ) -> list[Event]:
         """Take a not-yet-arrived job away from its crew (re-optimisation, crew declines)."""
         crew = self.crews[order.crew_id] if order.crew_id else None
         order.transition(S.CREATED, time=now, actor=DISPATCHER, reason=reason)
         self.etas.pop(order.work_order_id, None)
         self.routes.pop(order.work_order_id, None)
+        crew_id = crew.crew_id if crew else None
+        events: list[Event] = [
+            DispatchEvent("released", now, order.work_order_id, crew_id, {"reason": reason})
+        ]
         if crew is not None:
             self._drop_job(crew, order.work_order_id)
-        return DispatchEvent(
-            "released", now, order.work_order_id, crew.crew_id if crew else None, {"reason": reason}
-        )
+            if refresh and crew.jobs:  # the queue changed: the crew's other ETAs move
+                events += self._refresh_crew(crew, now)
+        return events
 
     def _drop_job(self, crew: Crew, oid: str) -> None:
         if crew.current_job == oid:
@@ -407,29 +413,57 @@ class Dispatcher:
                 ready += self._work_left(order, now)
                 origin = order.location
                 continue
-            geometry = self.settings.keep_route_geometry and oid == crew.current_job
-            route = self.router.eta(origin, order.location, geometry=geometry)
-            if geometry:
-                self.routes[oid] = route
+            seconds, approximate = self._travel(origin, order.location)
+            if not math.isfinite(seconds):
+                self.etas.pop(oid, None)
+                events.append(DispatchEvent("unreachable", now, oid, crew.crew_id))
+                continue
+            if self.settings.eager_route_geometry and oid == crew.current_job:
+                self.route(oid)
             window = eta_window(
                 oid,
                 crew.crew_id,
                 now,
-                route.seconds,
+                seconds,
                 fault.promise_deadline,
                 work_before_s=ready,
-                approximate=route.approximate,
+                approximate=approximate,
                 settings=self.settings.eta,
             )
             self.etas[oid] = window
             events.append(DispatchEvent("eta", now, oid, crew.crew_id, window.to_dict()))
             events += self.escalator.check(order, now, fault.promise_deadline, window)
-            ready += route.seconds + repair_estimate_s(fault.device_kind)
+            ready += seconds + repair_estimate_s(fault.device_kind)
             origin = order.location
         return events
 
+    def _travel(self, origin: LonLat, destination: LonLat) -> tuple[float, bool]:
+        """Road travel time for one trip (the router's bounded search: cheap per ping)."""
+        found = self.router.nearest([origin], destination)
+        return found.seconds, found.approximate
+
     def eta_of(self, work_order_id: str) -> EtaWindow | None:
         return self.etas.get(work_order_id)
+
+    def route(self, work_order_id: str) -> Route | None:
+        """The road route a crew takes to a job, for the map and the customer tracker.
+
+        From the crew's last fix for its current job, from the previous job's site for a
+        queued one; None when no crew has the job or it is on site. Cached per origin.
+        """
+        order = self.order(work_order_id)
+        if order.crew_id is None or order.state not in BEFORE_ARRIVAL:
+            return None
+        crew = self.crews[order.crew_id]
+        jobs = crew.jobs
+        k = jobs.index(work_order_id)
+        origin = (crew.position or crew.depot) if k == 0 else self.orders[jobs[k - 1]].location
+        cached = self.routes.get(work_order_id)
+        if cached is not None and cached[0] == origin:
+            return cached[1]
+        found = self.router.eta(origin, order.location, geometry=True)
+        self.routes[work_order_id] = (origin, found)
+        return found
 
     # ------------------------------------------------------------------ crew input
     def on_gps(self, crew_id: str, lon: float, lat: float, t: float) -> list[Event]:
@@ -653,7 +687,7 @@ class Dispatcher:
         for o in pool:
             job = planned.get(o.work_order_id)
             if o.crew_id is not None and (job is None or job.crew_id != o.crew_id):
-                events.append(self._release(o, now, "re-optimised (storm mode)"))
+                events += self._release(o, now, "re-optimised (storm mode)", refresh=False)
         for job in plan.jobs:
             o = self.orders[job.fault_id]
             if o.state == S.CREATED:
@@ -727,10 +761,12 @@ class Dispatcher:
                     "eta": self.etas[o.work_order_id].to_dict()
                     if o.work_order_id in self.etas
                     else None,
-                    "route": self.routes[o.work_order_id].geojson()
-                    if o.work_order_id in self.routes
-                    else None,
+                    "route": _geojson(self.route(o.work_order_id)),
                 }
                 for o in self.orders.values()
             ],
         }
+
+
+def _geojson(route: Route | None) -> dict[str, object] | None:
+    return route.geojson() if route is not None else None

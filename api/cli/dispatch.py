@@ -79,7 +79,7 @@ def plan(
         fault = dispatcher.faults[order.work_order_id]
         eta = dispatcher.eta_of(order.work_order_id)
         crew = dispatcher.crews.get(order.crew_id) if order.crew_id else None
-        route = dispatcher.routes.get(order.work_order_id)
+        route = dispatcher.route(order.work_order_id)
         rows.append(
             {
                 "work_order_id": order.work_order_id,

@@ -57,7 +57,7 @@ def test_the_dispatcher_sends_the_road_nearest_crew_and_keeps_the_route(
     order = dispatcher.order_for_fault("F-river")
     assert order.crew_id == "crew-north" and order.state == WorkOrderState.ASSIGNED
     assert any(e.type == "assigned" and e.crew_id == "crew-north" for e in events)
-    route = dispatcher.routes[order.work_order_id]
+    route = dispatcher.route(order.work_order_id)
     assert len(route.coordinates) >= 2 and route.coordinates[-1][1] > at(0, 100)[1]
 
 

@@ -78,7 +78,7 @@ def test_an_outage_from_last_gasps_is_dispatched_tracked_and_closed(helsinki):
     dispatcher.on_fault(view, T0 + 120)
     order = dispatcher.order_for_fault(view.fault_id)
     wo, crew_id = order.work_order_id, order.crew_id
-    route = dispatcher.routes[wo]
+    route = dispatcher.route(wo)
     assert route.coordinates and not route.approximate
     dispatcher.on_crew_event(crew_id, wo, "accepted", T0 + 150, seq=1)
     dispatcher.on_crew_event(crew_id, wo, "en_route", T0 + 160, seq=2)
