@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gridmend.dispatch.errors import IllegalTransition
-from gridmend.dispatch.lifecycle import DISPATCHER, WorkOrder, WorkOrderState
+from gridmend.dispatch.lifecycle import (
+    BEFORE_ARRIVAL,
+    DISPATCHER,
+    STAGE,
+    WorkOrder,
+    WorkOrderState,
+)
 
 from .crew_scenarios import T0
 
@@ -104,3 +112,34 @@ def test_final_states_stay_final():
 def test_unknown_state_names_are_named():
     with pytest.raises(ValueError, match="'on_the_way'"):
         new_order().transition("on_the_way", time=T0, actor="crew-1")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(list(WorkOrderState)),
+            st.integers(-600, 600),  # clock skew of the event against the last one
+            st.one_of(st.none(), st.integers(0, 12)),  # crew app sequence number
+            st.sampled_from(["crew-1", DISPATCHER]),
+        ),
+        max_size=25,
+    )
+)
+def test_no_sequence_of_events_ever_moves_a_job_backwards_except_a_dispatcher_release(events):
+    order = new_order()
+    clock = T0
+    for target, skew, seq, actor in events:
+        clock += 60
+        before = order.state
+        try:
+            done = order.transition(target, time=clock + skew, actor=actor, seq=seq)
+        except IllegalTransition as err:
+            assert err.from_state == before.value and order.state == before
+            continue
+        if done is None:
+            assert order.state == before
+            continue
+        released = target == S.CREATED and actor == DISPATCHER and before in BEFORE_ARRIVAL
+        assert STAGE[order.state] > STAGE[before] or released
+        assert done.seq == len(order.events)
