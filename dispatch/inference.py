@@ -115,6 +115,7 @@ class OutageEngine:
         self._n_area: dict[int, int] = {}
         self._parts_out: dict[int, int] = {}
         self._rolled: set[int] = set()
+        self._roll_cache: dict[int, tuple[int, int, bool]] = {}
         self._sub_gasp: dict[int, int] = {}
         self._sub_out: dict[int, int] = {}
         self._root_fault: dict[int, Fault] = {}
@@ -470,9 +471,18 @@ class OutageEngine:
                 return 2
         # A roll-up is re-judged whenever evidence below changes: later reports may show
         # that a part which looked dark early in the storm is in fact quiet.
-        if self._parts_out.get(c, 0) >= rule.min_parts and self._rolls_up(c, rule):
-            self._rolled.add(c)
-            return 2
+        parts = self._parts_out.get(c, 0)
+        if parts >= rule.min_parts:
+            total = self._sub_out.get(c, 0)
+            cached = self._roll_cache.get(c)
+            if adding and cached is not None and cached[1] == parts and total <= cached[0]:
+                rolls = cached[2]  # little new evidence since the last full check
+            else:
+                rolls = self._rolls_up(c, rule)
+                self._roll_cache[c] = (int(total * 1.1) + 1, parts, rolls)
+            if rolls:
+                self._rolled.add(c)
+                return 2
         self._rolled.discard(c)
         return direct
 
@@ -562,14 +572,18 @@ class OutageEngine:
 
     def _reevaluate(self, c: int, withdrawn_as: str = "withdrawn", adding: bool = False) -> None:
         """Recompute predictions from ``c`` up to its source (evidence changed on the way)."""
+        confirmed, rolled, parent = self._confirmed, self._rolled, self._parent
         while c >= 0:
+            if adding and c in confirmed and c not in rolled:
+                c = parent[c]  # more evidence cannot undo a direct confirmation
+                continue
             pred_changed, _ = self._apply(c, self._status(c, adding))
             if pred_changed:
                 if c in self._pred:
                     self._became_predicted(c)
                 else:
                     self._became_unpredicted(c, withdrawn_as)
-            c = self._parent[c]
+            c = parent[c]
 
     def _add_out(self, key: int, state: _Out) -> None:
         leaf = state.leaf
