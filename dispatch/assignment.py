@@ -100,15 +100,42 @@ class Choice:
         return self.ready_in_s + self.travel_s
 
 
+class OriginCache:
+    """Crew positions placed on the road network once, reused while they do not change.
+
+    A burst of faults asks "who is nearest" many times over the same crews; a router that
+    can pre-snap points (the road router's public ``snap``) then skips that work per fault.
+    """
+
+    def __init__(self, router: Router) -> None:
+        self._snap = getattr(router, "snap", None)
+        self._key: tuple[LonLat, ...] | None = None
+        self._value: object = None
+
+    def prepare(self, origins: list[LonLat]) -> object:
+        if self._snap is None:
+            return origins
+        key = tuple(origins)
+        if key != self._key:
+            self._key, self._value = key, self._snap(origins)
+        return self._value
+
+
 def choose_nearest(
-    router: Router, destination: LonLat, candidates: Sequence[Candidate], cap_s: float = math.inf
+    router: Router,
+    destination: LonLat,
+    candidates: Sequence[Candidate],
+    cap_s: float = math.inf,
+    origins: OriginCache | None = None,
 ) -> Choice | None:
     """The candidate that arrives first by road (None if none within ``cap_s`` of travel)."""
     free = [c for c in candidates if c.ready_in_s <= 0.0]
     busy = [c for c in candidates if c.ready_in_s > 0.0]
     best: Choice | None = None
     if free:
-        found = router.nearest([c.origin for c in free], destination, cap_s)
+        points = [c.origin for c in free]
+        prepared = origins.prepare(points) if origins is not None else points
+        found = router.nearest(prepared, destination, cap_s)  # type: ignore[arg-type]
         if found.index >= 0:
             c = free[found.index]
             best = Choice(c.crew_id, found.seconds, 0.0, found.approximate)

@@ -27,6 +27,7 @@ from gridmend.dispatch.assignment import (
     AssignmentSettings,
     Candidate,
     Choice,
+    OriginCache,
     choose_nearest,
     reoptimise,
     repair_estimate_s,
@@ -129,6 +130,7 @@ class Dispatcher:
         self.register = RepeatFaultRegister(topology)
         self._ids = itertools.count(1)
         self._skills_cache: dict[int, frozenset[Skill]] = {}
+        self._origins = OriginCache(router)
 
     # ------------------------------------------------------------------ look-ups
     def crew(self, crew_id: str) -> Crew:
@@ -288,7 +290,8 @@ class Dispatcher:
             return []
         fault = self.faults[work_order_id]
         cap = self.settings.greedy_cap_s
-        choice = choose_nearest(self.router, fault.location, self.candidates(fault, now), cap)
+        candidates = self.candidates(fault, now)
+        choice = choose_nearest(self.router, fault.location, candidates, cap, self._origins)
         if fault.critical > 0 and (choice is None or choice.ready_in_s > 0):
             diverted = self._preempt(order, fault, choice, now)
             if diverted is not None:

@@ -8,6 +8,7 @@ import pytest
 from gridmend.dispatch.assignment import (
     AssignmentSettings,
     Candidate,
+    OriginCache,
     choose_nearest,
     reoptimise,
     required_skills,
@@ -177,3 +178,13 @@ def test_a_critical_fault_beyond_the_cap_takes_the_crew_from_a_lesser_job():
     )
     assert plan.crew_of("F-hospital") == "c1"  # … unless it is marked must-serve
     assert plan.unassigned == ["F-estate"]
+
+
+def test_snapped_crew_positions_are_reused_until_a_crew_moves(town_router):
+    cache = OriginCache(town_router)
+    fuse = at(0.0, 160.0)
+    crews = [Candidate("south", at(0.0, -160.0)), Candidate("north", at(-1500.0, 150.0))]
+    assert choose_nearest(town_router, fuse, crews, origins=cache).crew_id == "north"
+    assert choose_nearest(town_router, fuse, crews, origins=cache).crew_id == "north"
+    moved = [Candidate("south", at(100.0, 150.0)), crews[1]]  # crossed the bridge meanwhile
+    assert choose_nearest(town_router, fuse, moved, origins=cache).crew_id == "south"
