@@ -538,3 +538,23 @@ def finish_idempotent(session: Session, key: str, scope: str, status: int, body:
         .values(response_status=status, response_body=body)
         .execution_options(synchronize_session=False)
     )
+
+
+def abandon_idempotent(session: Session, key: str, scope: str) -> None:
+    """Release a claimed Idempotency-Key whose request failed on the server side (5xx), so
+    the client may retry it; a stored response is never released."""
+    stored = session.get(IdempotencyKey, (key, scope))
+    if stored is not None and stored.response_status is None:
+        session.delete(stored)
+        session.flush()
+
+
+def user_by_name(session: Session, username: str) -> User:
+    user = session.scalars(select(User).where(User.username == username)).first()
+    if user is None:
+        raise NotFound(f"no user {username!r}")
+    return user
+
+
+def list_users(session: Session) -> Sequence[User]:
+    return session.scalars(select(User).order_by(User.id)).all()

@@ -721,3 +721,32 @@ def load_restart_state(session: Session, now: datetime | None = None) -> Restart
         awaiting_inference=reports_awaiting_inference(session),
         open_escalations=open_escalations(session),
     )
+
+
+# ---------------------------------------------------------------------------------- engine rebuild
+def reports_in_arrival_order(session: Session) -> Sequence[Report]:
+    """Every stored report in the order the service took it (a batch shares one
+    ``received_at``): the API replays them through the engine on start."""
+    return session.scalars(select(Report).order_by(Report.received_at, Report.id)).all()
+
+
+def work_order_events_with_details(session: Session) -> Sequence[WorkOrderEvent]:
+    """Work-order events that carry details, oldest first (the API tags the input that
+    caused each event there, so a restart can replay crew steps and desk assignments)."""
+    rows = session.scalars(select(WorkOrderEvent).order_by(WorkOrderEvent.id)).all()
+    return [row for row in rows if row.details]
+
+
+def work_order_progress(session: Session) -> dict[str, int]:
+    """Work order id → number of events recorded (its ``last_seq``), for every order."""
+    rows = session.execute(select(WorkOrder.id, WorkOrder.last_seq)).all()
+    return {work_order_id: last_seq for work_order_id, last_seq in rows}
+
+
+def record_rating(session: Session, report_id: str, rating: dict[str, Any]) -> Report:
+    """Keep a customer's follow-up answer (power back?, stars, comment) with their report;
+    the latest answer wins."""
+    report = get_report(session, report_id)
+    report.payload = {**(report.payload or {}), "rating": rating}
+    session.flush()
+    return report

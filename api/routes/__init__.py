@@ -1,0 +1,1 @@
+"""HTTP routes of the gridmend API, one module per kind of user."""
