@@ -368,7 +368,7 @@ class Dispatcher:
                 },
             )
         ]
-        events += self._refresh_crew(crew, now)
+        events += self._refresh_crew(crew, now, {order.work_order_id: choice.travel_s})
         return events
 
     def _release(
@@ -404,8 +404,14 @@ class Dispatcher:
             crew.status = CrewStatus.ON_SITE if current.state in ON_SITE else CrewStatus.EN_ROUTE
 
     # ------------------------------------------------------------------ ETAs
-    def _refresh_crew(self, crew: Crew, now: float) -> list[Event]:
-        """Recompute the ETA window of every job on a crew's list (current, then queue)."""
+    def _refresh_crew(
+        self, crew: Crew, now: float, known: dict[str, float] | None = None
+    ) -> list[Event]:
+        """Recompute the ETA window of every job on a crew's list (current, then queue).
+
+        ``known`` gives travel times just computed by the assignment (same origin), so a
+        fresh assignment does not route the same trip twice.
+        """
         events: list[Event] = []
         ready = 0.0
         origin = crew.position or crew.depot
@@ -416,7 +422,10 @@ class Dispatcher:
                 ready += self._work_left(order, now)
                 origin = order.location
                 continue
-            seconds, approximate = self._travel(origin, order.location)
+            if known and math.isfinite(known.get(oid, math.inf)):
+                seconds, approximate = known[oid], self.router.approximate
+            else:
+                seconds, approximate = self._travel(origin, order.location)
             if not math.isfinite(seconds):
                 self.etas.pop(oid, None)
                 events.append(DispatchEvent("unreachable", now, oid, crew.crew_id))
