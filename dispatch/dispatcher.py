@@ -695,18 +695,25 @@ class Dispatcher:
         )
         events: list[Event] = []
         planned = {j.fault_id: j for j in plan.jobs}
+        touched: set[str] = set()
         # Release every pooled job whose crew changes (or that loses its crew).
         for o in pool:
             job = planned.get(o.work_order_id)
             if o.crew_id is not None and (job is None or job.crew_id != o.crew_id):
+                touched.add(o.crew_id)
                 events += self._release(o, now, "re-optimised (storm mode)", refresh=False)
+        ready_of = {c.crew_id: c.ready_in_s for c in candidates}
         for job in plan.jobs:
             o = self.orders[job.fault_id]
             if o.state == S.CREATED:
                 crew = self.crews[job.crew_id]
-                ready = next(c.ready_in_s for c in candidates if c.crew_id == job.crew_id)
-                choice = Choice(job.crew_id, job.travel_s, ready, self.router.approximate)
+                ready = ready_of[job.crew_id]
+                choice = Choice(crew.crew_id, job.travel_s, ready, self.router.approximate)
                 events += self._assign(o, crew, choice, now, "batch re-optimisation")
+                touched.discard(crew.crew_id)
+        for crew_id in sorted(touched):  # lost a job, kept another: its ETAs moved
+            if self.crews[crew_id].jobs:
+                events += self._refresh_crew(self.crews[crew_id], now)
         events.append(
             DispatchEvent(
                 "reoptimised",
