@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -124,7 +124,7 @@ class Dispatcher:
         self.faults: dict[str, FaultView] = {}  # by work order id
         self.order_of_fault: dict[str, str] = {}
         self.etas: dict[str, EtaWindow] = {}
-        self.routes: dict[str, tuple[LonLat, Route]] = {}  # by order: (from where, route)
+        self.routes = RouteBook(self)  # work order → Route, computed on demand
         self.escalator = Escalator(self.settings.escalation)
         self.followups: dict[str, FollowUp] = {}
         self.register = RepeatFaultRegister(topology)
@@ -329,7 +329,7 @@ class Dispatcher:
         crew = self.crews[choice.crew_id]
         bumped = self.orders[crew.current_job]  # type: ignore[index]
         reason = f"pre-empted by critical fault {fault.fault_id}"
-        events: list[Event] = self._release(bumped, now, reason, refresh=False)
+        events: list[Event] = [self._release(bumped, now, reason)]
         # The bumped job waits in the crew's queue, ahead of nothing else it had.
         events += self._assign(order, crew, choice, now, "critical customers: pre-empts")
         if crew.current_job != order.work_order_id:  # crew had a queue: put this first
@@ -371,23 +371,40 @@ class Dispatcher:
         events += self._refresh_crew(crew, now, {order.work_order_id: choice.travel_s})
         return events
 
-    def _release(
-        self, order: WorkOrder, now: float, reason: str, *, refresh: bool = True
-    ) -> list[Event]:
-        """Take a not-yet-arrived job away from its crew (re-optimisation, crew declines)."""
+    def _release(self, order: WorkOrder, now: float, reason: str) -> DispatchEvent:
+        """Take a not-yet-arrived job away from its crew (no ETA refresh; see release)."""
         crew = self.crews[order.crew_id] if order.crew_id else None
         order.transition(S.CREATED, time=now, actor=DISPATCHER, reason=reason)
         self.etas.pop(order.work_order_id, None)
-        self.routes.pop(order.work_order_id, None)
-        crew_id = crew.crew_id if crew else None
-        events: list[Event] = [
-            DispatchEvent("released", now, order.work_order_id, crew_id, {"reason": reason})
-        ]
+        self.routes.forget(order.work_order_id)
         if crew is not None:
             self._drop_job(crew, order.work_order_id)
-            if refresh and crew.jobs:  # the queue changed: the crew's other ETAs move
-                events += self._refresh_crew(crew, now)
+        crew_id = crew.crew_id if crew else None
+        return DispatchEvent("released", now, order.work_order_id, crew_id, {"reason": reason})
+
+    def release(self, work_order_id: str, now: float, reason: str) -> list[Event]:
+        """Release a job no crew has reached (crew declines, supervisor re-plans); the crew's
+        other jobs get fresh ETAs."""
+        order = self.order(work_order_id)
+        crew = self.crews.get(order.crew_id) if order.crew_id else None
+        events: list[Event] = [self._release(order, now, reason)]
+        if crew is not None and crew.jobs:
+            events += self._refresh_crew(crew, now)
         return events
+
+    def assign_to(self, work_order_id: str, crew_id: str, now: float, reason: str) -> list[Event]:
+        """Give a job to a named crew by hand (releasing it from another crew first)."""
+        order = self.order(work_order_id)
+        crew = self.crew(crew_id)
+        if order.crew_id == crew_id:
+            return []
+        events: list[Event] = []
+        if order.crew_id is not None:
+            events += self.release(work_order_id, now, reason)
+        origin, ready = self._busy_until(crew, now)
+        seconds, approximate = self._travel(origin, order.location)
+        choice = Choice(crew_id, seconds, ready, approximate)
+        return events + self._assign(order, crew, choice, now, reason)
 
     def _drop_job(self, crew: Crew, oid: str) -> None:
         if crew.current_job == oid:
@@ -468,14 +485,11 @@ class Dispatcher:
             return None
         crew = self.crews[order.crew_id]
         jobs = crew.jobs
+        if work_order_id not in jobs:
+            return None
         k = jobs.index(work_order_id)
         origin = (crew.position or crew.depot) if k == 0 else self.orders[jobs[k - 1]].location
-        cached = self.routes.get(work_order_id)
-        if cached is not None and cached[0] == origin:
-            return cached[1]
-        found = self.router.eta(origin, order.location, geometry=True)
-        self.routes[work_order_id] = (origin, found)
-        return found
+        return self.routes.lookup(work_order_id, origin)
 
     # ------------------------------------------------------------------ crew input
     def on_gps(self, crew_id: str, lon: float, lat: float, t: float) -> list[Event]:
@@ -701,7 +715,7 @@ class Dispatcher:
             job = planned.get(o.work_order_id)
             if o.crew_id is not None and (job is None or job.crew_id != o.crew_id):
                 touched.add(o.crew_id)
-                events += self._release(o, now, "re-optimised (storm mode)", refresh=False)
+                events.append(self._release(o, now, "re-optimised (storm mode)"))
         ready_of = {c.crew_id: c.ready_in_s for c in candidates}
         for job in plan.jobs:
             o = self.orders[job.fault_id]
@@ -785,6 +799,44 @@ class Dispatcher:
                 for o in self.orders.values()
             ],
         }
+
+
+class RouteBook(Mapping[str, Route]):
+    """Routes by work order, computed on first use and kept while the origin is unchanged.
+
+    ``dispatcher.routes.get(order_id)`` works like a dict but never routes a trip nobody
+    looks at.
+    """
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self._dispatcher = dispatcher
+        self._cache: dict[str, tuple[LonLat, Route]] = {}
+
+    def lookup(self, work_order_id: str, origin: LonLat) -> Route:
+        cached = self._cache.get(work_order_id)
+        if cached is not None and cached[0] == origin:
+            return cached[1]
+        destination = self._dispatcher.orders[work_order_id].location
+        route = self._dispatcher.router.eta(origin, destination, geometry=True)
+        self._cache[work_order_id] = (origin, route)
+        return route
+
+    def forget(self, work_order_id: str) -> None:
+        self._cache.pop(work_order_id, None)
+
+    def __getitem__(self, work_order_id: str) -> Route:
+        if work_order_id not in self._dispatcher.orders:
+            raise KeyError(work_order_id)
+        route = self._dispatcher.route(work_order_id)
+        if route is None:
+            raise KeyError(work_order_id)
+        return route
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._cache))
+
+    def __len__(self) -> int:
+        return len(self._cache)
 
 
 def _geojson(route: Route | None) -> dict[str, object] | None:
