@@ -30,8 +30,12 @@ GIST_NAMES = {f"ix_{table}_{column}" for table, column in GIST_INDEXED}
 
 
 def _tables(engine) -> set[str]:
-    """gridmend's tables (PostGIS's own ``spatial_ref_sys`` is visible through search_path)."""
-    return set(inspect(engine).get_table_names()) - {"alembic_version", "spatial_ref_sys"}
+    """gridmend's tables in this test's own schema (not what search_path makes visible)."""
+    schema = None
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as connection:
+            schema = connection.scalar(text("SELECT current_schema()"))
+    return set(inspect(engine).get_table_names(schema=schema)) - {"alembic_version"}
 
 
 def test_upgrade_builds_every_table_from_an_empty_database(backend: Backend) -> None:
