@@ -72,6 +72,12 @@ def topology_for(name: str) -> Topology:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=100,
+        help="rules were tuned on seeds 0–9; the default run uses unseen seeds 100…",
+    )
     parser.add_argument("--grids", default="oberrhein,synthetic-20000,synthetic-100000")
     args = parser.parse_args()
     rows = []
@@ -80,7 +86,7 @@ def main() -> None:
         resolver = Resolver(topology)
         engine_tally, base_tally = Tally(), Tally()
         started = time.perf_counter()
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             storm = simulate_storm(topology, seed)
             n = len(storm.reports)
             engine = run_engine(topology, storm.reports, resolver)
@@ -96,7 +102,8 @@ def main() -> None:
         f"{'min P':>6} {'min R':>6} {'R(any)':>6} {'faults':>6} {'orders':>6} {'reports':>8} "
         f"{'rep/order':>9}"
     )
-    print(f"storms per grid: {args.seeds} (seeds 0..{args.seeds - 1})")
+    last = args.first_seed + args.seeds - 1
+    print(f"storms per grid: {args.seeds} (seeds {args.first_seed}..{last})")
     print(
         "recall: over faults reported by a machine (last gasp, SCADA) or by ≥ 2 households; "
         "R(any): over faults with any report (a lone caller is answered customer-side by rule)"

@@ -123,6 +123,7 @@ class OutageEngine:
         self._stray_below: dict[int, set[int]] = {}
         self._dormant: dict[int, Fault] = {}
         self._restored_at: dict[int, float] = {}
+        self._customer_side: dict[int, list[str]] = {}  # households judged customer-side
         self._timers: list[tuple[float, int, str, object]] = []
         self._seq = 0
         self._next_fault = 1
@@ -165,6 +166,16 @@ class OutageEngine:
         )
         in_area = t._node_transformer[candidates] >= 0
         self._in_area = set(candidates[in_area].tolist())
+        # Transformer areas (AMI concentrators) below every candidate.
+        is_transformer = (kind == KIND_INDEX[Kind.TRANSFORMER]).astype(np.int64)
+        self._areas: dict[int, int] = {}
+        for node in reversed(order):
+            if node in self._parent:
+                p = self._parent[node]
+                own = self._areas.get(node, 0) + int(is_transformer[node])
+                self._areas[node] = own
+                if p >= 0:
+                    self._areas[p] = self._areas.get(p, 0) + own
         self._kids: dict[int, list[int]] = {}
         for c, p in self._parent.items():
             if p >= 0:
@@ -228,6 +239,8 @@ class OutageEngine:
             self.clock = max(self.clock, when)
             if what == "lone":
                 self._judge_lone_caller(*payload)  # type: ignore[misc]
+            elif what == "only_me":
+                self._expire_only_me(*payload)  # type: ignore[misc]
             elif what == "redark":
                 self._redark(*payload)  # type: ignore[misc]
         self.clock = max(self.clock, now)
@@ -378,6 +391,14 @@ class OutageEngine:
         gasp = channel == Channel.AMI_LAST_GASP
         strong = gasp or report.scope != Scope.ONLY_ME
         state = self._out.get(key)
+        if (
+            state is None
+            and key in self._customer_side
+            and not gasp
+            and self._top_predicted(leaf) < 0
+        ):
+            self._customer_side[key].append(report.report_id)
+            return customer_side(report.report_id, self._meter_id(key))
         if state is not None:
             state.report_ids.append(report.report_id)
             top = self._top_predicted(leaf)
@@ -395,6 +416,8 @@ class OutageEngine:
             state = _Out(leaf, strong, gasp, report.time, report.scope, [report.report_id])
             self._add_out(key, state)
         answer = self._answer_for(report, key, before)
+        if answer.kind == AnswerKind.CUSTOMER_SIDE and state.report_ids == [report.report_id]:
+            self._schedule(report.time + self.settings.lone_caller_window_s, "only_me", (key,))
         if answer.kind == AnswerKind.NEW_FAULT and not gasp and channel != Channel.CREW:
             fault_id = answer.fault_id
             self._schedule(report.time + self.settings.lone_caller_window_s, "lone", (fault_id,))
@@ -492,12 +515,14 @@ class OutageEngine:
         If ``c`` is out, all its parts are dark and report at one common rate, estimated
         from all of them together. A part with a last gasp is certainly dark; any other part
         must not be implausibly quiet at that rate (Poisson lower tail ≥ ``silence_p``).
-        AMI backhaul fails area by area in a storm, so quiet parts are judged at half the
-        pooled rate: about what people alone produce.
+        AMI backhaul fails area by area in a storm, so outside one transformer area quiet
+        parts are judged at the pooled *call* rate.
         """
         parts: list[tuple[int, int, int]] = []  # (customers, reports, gasps)
+        keys: list[int] = []  # the part's device, -1 for the directly attached meters
         direct = self._direct[c]
         if direct:
+            keys.append(-1)
             parts.append(
                 (
                     direct,
@@ -511,11 +536,13 @@ class OutageEngine:
         for k in self._kids.get(c, ()):
             n = customers[k]
             if n:
+                keys.append(k)
                 parts.append((n, sub.get(k, 0), sub_gasp.get(k, 0)))
-        seen_customers = total = reports = solid = 0
+        seen_customers = total = reports = gasps = solid = 0
         for n, r, g in parts:
             total += n
             reports += r
+            gasps += g
             if r:
                 seen_customers += n
                 if r >= 2 or g:
@@ -530,12 +557,15 @@ class OutageEngine:
             return False
         # Inside one transformer area the AMI concentrator is shared: if some meters of it
         # sent last gasps, the backhaul works, and quiet parts are judged at the full rate.
-        full = c in self._in_area and self._sub_gasp.get(c, 0) > 0
-        rate = (1.0 if full else 0.5) * reports / total
+        # Elsewhere a part without gasps may simply have lost its backhaul: compare its
+        # calls with the call rate of the whole (people call at much the same rate).
+        full = c in self._in_area and gasps > 0
+        rate = (reports if full else reports - gasps) / total
         quiet_reports = 0
         quiet_expected = 0.0
+        quiet_areas = 0
         threshold = rule.silence_p
-        for n, r, g in parts:
+        for k, (n, r, g) in zip(keys, parts, strict=True):
             if g:
                 continue
             expected = rate * n
@@ -545,8 +575,14 @@ class OutageEngine:
                 return False
             quiet_reports += r
             quiet_expected += expected
-        # All quiet parts together must be plausible too (many small silences add up).
-        return _poisson_cdf(quiet_reports, quiet_expected) >= threshold
+            quiet_areas += self._areas.get(k, 0) if k >= 0 else 0
+        # All quiet parts together must be plausible too (many small silences add up). Where
+        # meters of this device did gasp, AMI is deployed: a dark area without a single gasp
+        # needs its backhaul to have failed, which each area does only now and then.
+        likelihood = _poisson_cdf(quiet_reports, quiet_expected)
+        if gasps and not full and quiet_areas:
+            likelihood *= self.settings.ami_backhaul_loss**quiet_areas
+        return likelihood >= threshold
 
     def _apply(self, c: int, status: int) -> tuple[bool, bool]:
         """Store a new status; returns (prediction changed, confirmation changed)."""
@@ -863,6 +899,8 @@ class OutageEngine:
             self._reevaluate(leaf, FaultStatus.CUSTOMER_SIDE)
         if fault.status != FaultStatus.CUSTOMER_SIDE:
             return
+        for key, _ in members:
+            self._settle_customer_side(key)
         advice = customer_side("", None)
         for key, state in members:
             self.updates.append(
@@ -876,6 +914,21 @@ class OutageEngine:
                     reason="no neighbour reported an outage: likely inside your installation",
                 )
             )
+
+    def _settle_customer_side(self, key: int) -> None:
+        """The window passed without neighbours: this household's fault is its own.
+
+        It leaves the outage evidence (a neighbour reporting hours later is a new story);
+        further calls from it are consults answered with the same guidance.
+        """
+        state = self._out.get(key)
+        if state is None or state.strong or self._top_predicted(state.leaf) >= 0:
+            return
+        self._remove_out(key)
+        self._customer_side[key] = state.report_ids
+
+    def _expire_only_me(self, key: int) -> None:
+        self._settle_customer_side(key)
 
 
 def _poisson_cdf(k: int, mean: float) -> float:

@@ -41,7 +41,7 @@ class RollUpRule:
     meter_share: float = 0.0
     min_parts: int = 2
     min_share: float = 0.0
-    silence_p: float = 0.05
+    silence_p: float = 0.02
     last_gasp_count: int = 0
     min_reports: int = 3
     min_rate: float = 0.04  # reports per customer in the reporting parts
@@ -81,6 +81,9 @@ class InferenceSettings:
     #: After a device is seen restored, meters that sent a last gasp and no restore within
     #: this grace are taken to be still dark (a nested outage below it).
     restore_grace_s: float = 5 * 60.0
+    #: Share of transformer areas whose AMI backhaul may fail in a storm: how much the
+    #: silence of a whole area whose neighbours' meters gasped is worth.
+    ami_backhaul_loss: float = 0.3
     #: GPS fixes farther than this from every service point are outside the service area.
     gps_radius_m: float = 150.0
     #: Typical error of a phone GPS fix in a built-up area.
