@@ -221,12 +221,16 @@ def record_reports(
     """Batch intake: like :func:`record_report` for thousands at once, in input order.
 
     A report id repeated inside the batch, or already stored, is kept once (first wins); only
-    the first occurrence of a newly stored id says ``created``.
+    the first occurrence of a newly stored id says ``created``. Rows are written in report-id
+    order, so primary keys within one batch follow report ids, not input positions.
     """
     now = now or utcnow()
     created: set[str] = set()
     stored: dict[str, StoredReport] = {}
-    unique = list({r.report_id: r for r in reversed(reports)}.values())[::-1]
+    # Insert in report-id order: concurrent batches that share ids then take their row locks
+    # in the same order and cannot deadlock (PostgreSQL waits on in-flight conflicting ids).
+    first_of = {r.report_id: r for r in reversed(reports)}
+    unique = [first_of[report_id] for report_id in sorted(first_of)]
     for start in range(0, len(unique), BATCH_ROWS):
         chunk = unique[start : start + BATCH_ROWS]
         # executemany of one cached statement (SQLAlchemy batches it as "insertmanyvalues").

@@ -181,3 +181,31 @@ def test_a_report_id_too_long_to_store_is_refused_before_anything_is_written(
     with database.unit_of_work() as session, pytest.raises(ValueError, match="report_id: empty"):
         record_reports(session, [incoming("ok"), incoming("")])
     assert count_reports(database) == 0
+
+
+def test_concurrent_batches_sharing_ids_in_opposite_orders_neither_deadlock_nor_duplicate(
+    database: Database,
+) -> None:
+    ids = [f"D-{i:04d}" for i in range(1500)]
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def worker(order: list[str]) -> None:
+        try:
+            start.wait()
+            with database.unit_of_work() as session:
+                stored = record_reports(session, [incoming(r) for r in order])
+            assert [s.report_id for s in stored] == order
+        except BaseException as err:
+            errors.append(err)
+
+    threads = [
+        threading.Thread(target=worker, args=(ids,)),
+        threading.Thread(target=worker, args=(list(reversed(ids)),)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert count_reports(database) == len(ids)
