@@ -635,7 +635,9 @@ class OutageEngine:
                 self._stray_below.setdefault(c, set()).add(key)
         self._reevaluate(leaf, adding=True)
 
-    def _remove_out(self, key: int, reevaluate: bool = True) -> _Out:
+    def _remove_out(
+        self, key: int, reevaluate: bool = True, withdrawn_as: str = FaultStatus.WITHDRAWN
+    ) -> _Out:
         state = self._out.pop(key)
         leaf = state.leaf
         self._count(key, state, -1)
@@ -647,7 +649,7 @@ class OutageEngine:
         if top >= 0:
             self._root_fault[top].meters.discard(key)
         if reevaluate:
-            self._reevaluate(leaf)
+            self._reevaluate(leaf, withdrawn_as)
         return state
 
     def _top_predicted(self, leaf: int) -> int:
@@ -890,17 +892,13 @@ class OutageEngine:
             return  # too few neighbours for silence to mean anything
         members = [(k, self._out[k]) for k in fault.meters if k in self._out]
         for key, state in members:
-            if state.strong:
-                self._count(key, state, -1)
-                state.strong = False
-                self._count(key, state, +1)
             state.judged_customer_side = True
-        for leaf in {state.leaf for _, state in members}:
-            self._reevaluate(leaf, FaultStatus.CUSTOMER_SIDE)
-        if fault.status != FaultStatus.CUSTOMER_SIDE:
-            return
-        for key, _ in members:
-            self._settle_customer_side(key)
+            self._remove_out(key, withdrawn_as=FaultStatus.CUSTOMER_SIDE)
+            self._customer_side[key] = state.report_ids
+        if self._root_fault.get(fault.device) is fault:
+            return  # other evidence keeps the fault: its members stay with it
+        if fault.status == FaultStatus.WITHDRAWN:
+            fault.status = FaultStatus.CUSTOMER_SIDE
         advice = customer_side("", None)
         for key, state in members:
             self.updates.append(
