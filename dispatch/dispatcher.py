@@ -51,7 +51,7 @@ from gridmend.dispatch.lifecycle import (
 )
 from gridmend.dispatch.priority import Priority, PriorityWeights, priority_of
 from gridmend.dispatch.repeat_faults import FaultRecord, RepeatFaultRegister
-from gridmend.geo.routing import Route, Router
+from gridmend.geo.routing import OutOfCoverageError, Route, Router
 from gridmend.topology.elements import Kind, ServiceClass
 from gridmend.topology.network import Topology
 
@@ -291,7 +291,18 @@ class Dispatcher:
         fault = self.faults[work_order_id]
         cap = self.settings.greedy_cap_s
         candidates = self.candidates(fault, now)
-        choice = choose_nearest(self.router, fault.location, candidates, cap, self._origins)
+        try:
+            choice = choose_nearest(self.router, fault.location, candidates, cap, self._origins)
+        except OutOfCoverageError as err:
+            if not self._covered([fault.location])[0]:
+                if quiet:
+                    return []
+                data = {"reason": str(err)}
+                return [DispatchEvent("out_of_coverage", now, work_order_id, data=data)]
+            # Some crew is off the road network (a depot yard, a GPS glitch): leave it out.
+            covered = self._covered([c.origin for c in candidates])
+            candidates = [c for c, ok in zip(candidates, covered, strict=True) if ok]
+            choice = choose_nearest(self.router, fault.location, candidates, cap)
         if fault.critical > 0 and (choice is None or choice.ready_in_s > 0):
             diverted = self._preempt(order, fault, choice, now)
             if diverted is not None:
@@ -466,9 +477,27 @@ class Dispatcher:
             origin = order.location
         return events
 
+    def _covered(self, points: list[LonLat]) -> list[bool]:
+        """Which points the router can place on its road network."""
+        snap = getattr(self.router, "snap", None)
+        if snap is None:
+            return [True] * len(points)
+        out = []
+        for p in points:
+            try:
+                snap([p])
+                out.append(True)
+            except OutOfCoverageError:
+                out.append(False)
+        return out
+
     def _travel(self, origin: LonLat, destination: LonLat) -> tuple[float, bool]:
-        """Road travel time for one trip (the router's bounded search: cheap per ping)."""
-        found = self.router.nearest([origin], destination)
+        """Road travel time for one trip (the router's bounded search: cheap per ping);
+        inf when either end is off the road network."""
+        try:
+            found = self.router.nearest([origin], destination)
+        except OutOfCoverageError:
+            return math.inf, self.router.approximate
         return found.seconds, found.approximate
 
     def eta_of(self, work_order_id: str) -> EtaWindow | None:
@@ -697,16 +726,29 @@ class Dispatcher:
         need = np.array([_skill_mask(self.skills_for(self.faults[o.work_order_id])) for o in pool])
         have = np.array(crew_masks, dtype=np.int64).reshape(-1, 1)
         eligible = (need[None, :] & ~have) == 0
-        critical = [self.faults[o.work_order_id].critical > 0 for o in pool]
-        plan = reoptimise(
-            self.router,
-            candidates,
-            faults,
-            priorities,
-            eligible,
-            self.settings.assignment,
-            must_serve=critical,
-        )
+        critical = np.array([self.faults[o.work_order_id].critical > 0 for o in pool])
+        try:
+            plan = reoptimise(
+                self.router,
+                candidates,
+                faults,
+                priorities,
+                eligible,
+                self.settings.assignment,
+                must_serve=critical,
+            )
+        except OutOfCoverageError:  # plan without the crews and faults off the road network
+            rows = np.flatnonzero(self._covered([c.origin for c in candidates]))
+            cols = np.flatnonzero(self._covered([loc for _, loc in faults]))
+            plan = reoptimise(
+                self.router,
+                [candidates[i] for i in rows],
+                [faults[j] for j in cols],
+                [priorities[j] for j in cols],
+                eligible[np.ix_(rows, cols)],
+                self.settings.assignment,
+                must_serve=critical[cols],
+            )
         events: list[Event] = []
         planned = {j.fault_id: j for j in plan.jobs}
         touched: set[str] = set()

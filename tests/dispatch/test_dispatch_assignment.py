@@ -14,7 +14,7 @@ from gridmend.dispatch.assignment import (
     required_skills,
 )
 from gridmend.dispatch.crews import ShiftWindow, Skill
-from gridmend.dispatch.dispatcher import Dispatcher
+from gridmend.dispatch.dispatcher import Dispatcher, DispatchSettings
 from gridmend.dispatch.lifecycle import WorkOrderState
 from gridmend.geo.routing import ApproximateRouter, RoadRouter
 from gridmend.topology import Kind, Topology
@@ -188,3 +188,28 @@ def test_snapped_crew_positions_are_reused_until_a_crew_moves(town_router):
     assert choose_nearest(town_router, fuse, crews, origins=cache).crew_id == "north"
     moved = [Candidate("south", at(100.0, 150.0)), crews[1]]  # crossed the bridge meanwhile
     assert choose_nearest(town_router, fuse, moved, origins=cache).crew_id == "south"
+
+
+def test_a_crew_off_the_road_network_is_left_out_and_an_off_network_fault_is_flagged(
+    town_router, small_topology
+):
+    crews = [crew("in-the-fields", at(0.0, 9_000.0)), crew("on-the-road", at(-1500.0, 150.0))]
+    dispatcher = Dispatcher(small_topology, town_router, crews)
+    dispatcher.on_fault(fault("F-road", at(0.0, 160.0)), T0)
+    assert dispatcher.order_for_fault("F-road").crew_id == "on-the-road"
+    events = dispatcher.on_fault(fault("F-lake", at(0.0, -9_000.0)), T0)
+    flagged = [e for e in events if e.type == "out_of_coverage"]
+    assert flagged and "from the nearest road" in flagged[0].data["reason"]
+    assert dispatcher.order_for_fault("F-lake").state == WorkOrderState.CREATED
+
+
+def test_storm_replan_goes_ahead_without_a_crew_off_the_road_network(town_router, small_topology):
+    settings = DispatchSettings(storm_threshold=2)
+    crews = [crew("in-the-fields", at(0.0, 9_000.0)), crew("on-the-road", at(-1500.0, 150.0))]
+    dispatcher = Dispatcher(small_topology, town_router, crews, settings)
+    for k, x in enumerate((0.0, 2_000.0, 4_000.0)):
+        dispatcher.open_order(fault(f"F-{k}", at(x, 160.0)), T0)
+    events = dispatcher.tick(T0)
+    assert any(e.type == "reoptimised" for e in events)
+    assert dispatcher.order_for_fault("F-0").crew_id == "on-the-road"
+    assert "in-the-fields" not in {o.crew_id for o in dispatcher.orders.values()}
