@@ -22,6 +22,7 @@ from gridmend.db.dialects import dialect_name, insert_for
 from gridmend.db.errors import Conflict, NotFound
 from gridmend.db.types import utcnow
 from gridmend.dispatch.inference import FaultStatus
+from gridmend.dispatch.lifecycle import CREW_STATES
 from gridmend.dispatch.models import (
     FINAL_WORK_ORDER_STATES,
     OPEN_FAULT_STATUSES,
@@ -59,6 +60,10 @@ class UnknownCrew(NotFound):
 
 class WorkOrderFinished(Conflict):
     """The work order is closed, cancelled or merged and takes no further events."""
+
+
+class CrewBusy(Conflict):
+    """The crew is already committed to another open work order."""
 
 
 # ---------------------------------------------------------------------------------- intake
@@ -482,6 +487,30 @@ def record_work_order_event(
     session.add(event)
     session.flush()
     return event
+
+
+def assign_crew(session: Session, work_order_id: str, crew_id: str, step: Step) -> WorkOrderEvent:
+    """Give a work order to a crew unless another open work order already holds the crew.
+
+    The crew row is locked first (``FOR UPDATE`` on PostgreSQL; SQLite has one writer), so
+    two workers assigning the same crew at once cannot both succeed: the second sees the
+    first's committed work order and gets :class:`CrewBusy`.
+    """
+    crew = session.get(Crew, crew_id, with_for_update=True, populate_existing=True)
+    if crew is None:
+        raise UnknownCrew(f"no crew {crew_id!r}")
+    holding = session.scalar(
+        select(WorkOrder.id).where(
+            WorkOrder.crew_id == crew_id,
+            WorkOrder.id != work_order_id,
+            WorkOrder.state.in_([s.value for s in CREW_STATES]),
+        )
+    )
+    if holding is not None:
+        raise CrewBusy(f"crew {crew_id!r} is committed to work order {holding!r}")
+    return record_work_order_event(
+        session, work_order_id, WorkOrderState.ASSIGNED, step, crew_id=crew_id
+    )
 
 
 def get_work_order(session: Session, work_order_id: str) -> WorkOrder:

@@ -13,6 +13,7 @@ import shapely
 from gridmend.db.session import Database
 from gridmend.dispatch.models import WorkOrderState
 from gridmend.dispatch.repository import (
+    CrewBusy,
     CrewSpec,
     FaultState,
     GpsFix,
@@ -22,6 +23,7 @@ from gridmend.dispatch.repository import (
     WorkOrderFinished,
     add_fault_members,
     all_crews,
+    assign_crew,
     cancel_planned_outage,
     create_work_order,
     crew_track,
@@ -272,3 +274,43 @@ def test_a_restarted_process_reads_back_everything_the_engine_had(backend: Backe
         assert [r.report_id for r in state.awaiting_inference] == ["R3", "R4"]
         assert [e.reason for e in state.open_escalations] == ["hospital unattended"]
     after.dispose()
+
+
+def test_two_workers_assigning_one_crew_at_once_give_it_one_work_order(
+    database: Database,
+) -> None:
+    reports(database, "R1")
+    with database.unit_of_work() as session:
+        save_fault(session, fault("FLT-1"))
+        save_fault(session, fault("FLT-2", device="T2"))
+        save_crew(session, CrewSpec(id="crew-1", staff_number="S-1"))
+        create_work_order(session, "WO-1", "FLT-1", Step(actor="engine", at=T0))
+        create_work_order(session, "WO-2", "FLT-2", Step(actor="engine", at=T0))
+    outcome: list[str] = []
+
+    def second_worker() -> None:
+        try:
+            with database.unit_of_work() as session:
+                assign_crew(session, "WO-2", "crew-1", Step(actor="worker-2"))
+            outcome.append("assigned")
+        except CrewBusy as err:
+            outcome.append(f"busy {err.status_code}")
+
+    first = database.sessions()
+    try:
+        assign_crew(first, "WO-1", "crew-1", Step(actor="worker-1"))  # not committed yet
+        racer = threading.Thread(target=second_worker)
+        racer.start()
+        racer.join(timeout=0.5)  # give it time to reach the crew lock and wait there
+        first.commit()
+    finally:
+        first.close()
+    racer.join()
+    assert outcome == ["busy 409"]
+    with database.unit_of_work() as session:
+        assert [(o.id, o.crew_id) for o in open_work_orders(session)] == [
+            ("WO-1", "crew-1"),
+            ("WO-2", None),
+        ]
+        record_work_order_event(session, "WO-1", "restored", Step(actor="crew-1"))
+        assign_crew(session, "WO-2", "crew-1", Step(actor="engine"))  # free again once restored
