@@ -224,7 +224,6 @@ def upload_photo(
     photo: UploadFile = File(description="the image"),
     principal: Principal = Depends(crew_only),
     key: str = IDEMPOTENCY,
-    raw: bytes = Depends(raw_body),
 ):
     """Stored outside the database under the data folder by its SHA-256 (the same photo
     twice is stored once); reference it by ``sha256`` in findings or restore."""
@@ -263,4 +262,5 @@ def upload_photo(
         service.add_photo(work_order_id, _crew_id(principal), meta)
         return 201, meta
 
-    return idempotent(request, principal, key, raw, handle, required=True)
+    fingerprint = work_order_id.encode() + b"|" + data
+    return idempotent(request, principal, key, fingerprint, handle, required=True)
