@@ -14,11 +14,11 @@ from typing import Any
 
 import shapely
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import String, select, update
+from sqlalchemy import String, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
-from gridmend.db.dialects import dialect_name, insert_for
+from gridmend.db.dialects import dialect_name, insert_for, is_postgresql
 from gridmend.db.errors import Conflict, NotFound
 from gridmend.db.types import utcnow
 from gridmend.dispatch.inference import FaultStatus
@@ -40,6 +40,8 @@ from gridmend.dispatch.models import (
 
 #: Rows per INSERT statement in batch intake (well under SQLite's bound-parameter limit).
 BATCH_ROWS = 500
+#: PostgreSQL advisory lock key under which batch intakes take turns ("gridmend" in ASCII).
+BATCH_INTAKE_LOCK = 0x6772_6964_6D65_6E64
 
 
 class UnknownReport(NotFound):
@@ -226,16 +228,20 @@ def record_reports(
     """Batch intake: like :func:`record_report` for thousands at once, in input order.
 
     A report id repeated inside the batch, or already stored, is kept once (first wins); only
-    the first occurrence of a newly stored id says ``created``. Rows are written in report-id
-    order, so primary keys within one batch follow report ids, not input positions.
+    the first occurrence of a newly stored id says ``created``. Rows are written in input
+    order. On PostgreSQL concurrent batches take turns (a transaction-scoped advisory lock);
+    take many reports in one transaction through this function, not through repeated
+    :func:`record_report` calls, so they take turns too.
     """
     now = now or utcnow()
     created: set[str] = set()
     stored: dict[str, StoredReport] = {}
-    # Insert in report-id order: concurrent batches that share ids then take their row locks
-    # in the same order and cannot deadlock (PostgreSQL waits on in-flight conflicting ids).
     first_of = {r.report_id: r for r in reversed(reports)}
-    unique = [first_of[report_id] for report_id in sorted(first_of)]
+    unique = list(first_of.values())[::-1]  # input order: the order the engine takes them
+    if len(unique) > 1 and is_postgresql(session):
+        # Two batches sharing ids in different orders would each wait on the other's
+        # uncommitted rows (a deadlock); batches take turns instead, until their commit.
+        session.execute(select(func.pg_advisory_xact_lock(BATCH_INTAKE_LOCK)))
     for start in range(0, len(unique), BATCH_ROWS):
         chunk = unique[start : start + BATCH_ROWS]
         # executemany of one cached statement (SQLAlchemy batches it as "insertmanyvalues").

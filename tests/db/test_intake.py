@@ -209,3 +209,12 @@ def test_concurrent_batches_sharing_ids_in_opposite_orders_neither_deadlock_nor_
         t.join()
     assert errors == []
     assert count_reports(database) == len(ids)
+
+
+def test_a_batch_is_stored_in_the_order_it_arrived(database: Database) -> None:
+    arrival = ["Z-9", "A-1", "M-5", "B-2"]
+    with database.unit_of_work() as session:
+        stored = record_reports(session, [incoming(r) for r in arrival])
+    assert [s.pk for s in stored] == sorted(s.pk for s in stored)
+    with database.unit_of_work() as session:
+        assert [r.report_id for r in reports_awaiting_inference(session)] == arrival
