@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from gridmend.api.cli import db, demo, dispatch, grid, infer, roads
+from gridmend.api.cli import db, demo, dispatch, grid, infer, roads, serve, users
 
 app = typer.Typer(
     name="gridmend",
@@ -19,3 +19,6 @@ app.add_typer(dispatch.app, name="dispatch")
 app.command("demo")(demo.demo)
 app.command("infer")(infer.infer)
 app.add_typer(infer.storm, name="storm")
+app.command("serve")(serve.serve)
+app.add_typer(users.users, name="users")
+app.add_typer(users.keys, name="keys")

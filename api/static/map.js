@@ -33,12 +33,17 @@ async function api(path, options = {}) {
 
 const map = L.map("map", { preferCanvas: false, zoomControl: true });
 map.setView([48.45, 7.88], 13);
+// Thousands of grid and road features draw on one canvas; live features stay SVG elements.
+const canvas = L.canvas({ padding: 0.5 });
 const layers = {
-  roads: L.geoJSON(null, { style: { color: "#c9c2b0", weight: 2 }, interactive: false }),
+  roads: L.geoJSON(null, {
+    style: { color: "#c9c2b0", weight: 2, renderer: canvas },
+    interactive: false,
+  }),
   grid: L.geoJSON(null, {
-    style: { color: "#7a8794", weight: 1 },
+    style: { color: "#7a8794", weight: 1, renderer: canvas },
     pointToLayer: (f, latlng) =>
-      L.circleMarker(latlng, { radius: 2, color: "#55606b", weight: 1, className: "grid-device" }),
+      L.circleMarker(latlng, { radius: 2, color: "#55606b", weight: 1, renderer: canvas }),
     interactive: false,
   }),
   outages: L.geoJSON(null, {
