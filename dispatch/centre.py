@@ -21,7 +21,7 @@ from gridmend.dispatch.escalation import Escalation
 from gridmend.dispatch.fault_view import fault_view_from_engine
 from gridmend.dispatch.followup import CustomerAnswer, FollowUpDecision
 from gridmend.dispatch.inference import Fault, FaultStatus, OutageEngine
-from gridmend.dispatch.lifecycle import FINAL_STATES, ON_SITE, WorkOrderState
+from gridmend.dispatch.lifecycle import DISPATCHER, FINAL_STATES, ON_SITE, WorkOrderState
 from gridmend.dispatch.notifications import Notification, ProgressNotifier
 from gridmend.dispatch.reports import Report
 from gridmend.dispatch.rules import InferenceSettings
@@ -146,6 +146,14 @@ class OutageCentre:
         if decision is None:
             decision = self.dispatcher.followups[work_order_id].decide(self.topology, now)
         events = self.dispatcher.reopen(decision, now)
+        order = self.dispatcher.orders[work_order_id]
+        if events and order.state == WorkOrderState.RESTORED:
+            # The remaining outage lives on in the linked new order; this one is done.
+            reason = f"follow-up: {decision.decision.value} ({decision.reason})"
+            order.transition(WorkOrderState.CLOSED, time=now, actor=DISPATCHER, reason=reason)
+            events.append(
+                DispatchEvent("state", now, work_order_id, order.crew_id, {"to": "closed"})
+            )
         return decision, Outcome(events=events, notifications=self._notify(events))
 
     def gps(self, crew_id: str, lon: float, lat: float, now: float) -> Outcome:
@@ -185,6 +193,14 @@ class OutageCentre:
                 continue
             self._known[fault.fault_id] = key
             order = self.dispatcher.order_for_fault(fault.fault_id)
+            if (
+                fault.status in FaultStatus.ACTIVE
+                and order is not None
+                and order.state in (WorkOrderState.MERGED, WorkOrderState.CANCELLED)
+            ):
+                # The engine revived a fault it had merged or withdrawn: it needs a new order.
+                self.dispatcher.order_of_fault.pop(fault.fault_id, None)
+                order = None
             if fault.status in FaultStatus.ACTIVE:
                 view = fault_view_from_engine(engine, fault, self.service_map)
                 events = self.dispatcher.on_fault(view, now)
@@ -198,7 +214,7 @@ class OutageCentre:
                     )
             elif (
                 order is not None
-                and order.state not in FINAL_STATES
+                and order.is_open
                 # A crew already on site finishes and reports; the lifecycle allows no exit.
                 and order.state not in ON_SITE
             ):

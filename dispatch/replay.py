@@ -455,6 +455,8 @@ class StormReplay:
         record = next(r for r in reversed(self.records) if r.truth_id == f.truth_id)
         record.restored_at, record.restored_by = t, by
         self._send_restores(on, t)
+        if by != "self":
+            self._crew_confirms(on, t)
         return on
 
     def _send_restores(self, meters: np.ndarray, t: float) -> None:
@@ -470,6 +472,26 @@ class StormReplay:
             for m, d in zip(ami.tolist(), delays.tolist(), strict=True)
         ]
         self._push(max(r.time for r in batch), "reports", (batch,))
+
+    def _crew_confirms(self, meters: np.ndarray, t: float) -> None:
+        """The crew confirms supply at each transformer area it re-energised (one crew report
+        per area), so the engine learns the fault above is restored even without AMI."""
+        seen: set[int] = set()
+        batch = []
+        ids = self.grid.element_ids
+        for m in meters.tolist():
+            area = self.topology.transformer_of(m)
+            if area in seen:
+                continue
+            seen.add(area)
+            batch.append(
+                Report(f"CR{next(self._ids):07d}", t, Channel.CREW, ids[m], text="power restored")
+            )
+        if batch:
+            self._push(t, "confirmations", (batch,))
+
+    def _on_confirmations(self, batch: list[Report]) -> None:
+        self._handle(self.centre.take_reports(batch))
 
     def _chain(self, node: int) -> frozenset[int]:
         chain = self._chains.get(node)
