@@ -208,13 +208,13 @@ def build_map(topology: Topology, result: ReplayResult, footprint=None) -> str:
             folium.CircleMarker((lat, lon), radius=1, color="#999", weight=1).add_to(skeleton)
     for s in grid.indices_of(Kind.SOURCE).tolist():
         lon, lat = grid.location(int(s))
-        folium.RegularPolygonMarker(
+        folium.CircleMarker(
             (lat, lon),
-            number_of_sides=4,
-            radius=6,
+            radius=5,
             color="black",
-            fill_color="black",
-            tooltip=grid.element_ids[s],
+            fill=True,
+            fill_opacity=1.0,
+            tooltip=f"substation {grid.element_ids[s]}",
         ).add_to(skeleton)
     skeleton.add_to(m)
     if footprint is not None:
@@ -258,6 +258,14 @@ def build_map(topology: Topology, result: ReplayResult, footprint=None) -> str:
         ).add_to(tracks)
     tracks.add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
+    if result.faults:
+        where = np.array([grid.location(f.device) for f in result.faults])
+        m.fit_bounds(
+            [
+                [float(where[:, 1].min()), float(where[:, 0].min())],
+                [float(where[:, 1].max()), float(where[:, 0].max())],
+            ]
+        )
     return _inline_leaflet(m.get_root().render())
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from gridmend.api.cli import db, demo, dispatch, grid, infer, roads, serve, users
+from gridmend.api.cli import db, demo, dispatch, grid, infer, replay, roads, serve, users
 
 app = typer.Typer(
     name="gridmend",
@@ -22,3 +22,5 @@ app.add_typer(infer.storm, name="storm")
 app.command("serve")(serve.serve)
 app.add_typer(users.users, name="users")
 app.add_typer(users.keys, name="keys")
+app.command("replay")(replay.replay)
+app.command("sweep")(replay.sweep)
