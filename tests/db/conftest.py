@@ -112,16 +112,16 @@ def migrated_postgres() -> Iterator[str]:
 @pytest.fixture(params=BACKENDS)
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     """A database at head with no rows: a copy of the migrated SQLite file, or the run's
-    migrated PostGIS schema with every table truncated."""
+    migrated PostGIS schema with every table emptied."""
     if request.param == "sqlite":
         path = tmp_path / "gridmend.sqlite"
         shutil.copyfile(request.getfixturevalue("migrated_sqlite"), path)
         db = Database(f"sqlite:///{path}")
     else:
         db = Database(request.getfixturevalue("migrated_postgres"))
-        tables = ", ".join(f'"{t.name}"' for t in load_all_models().sorted_tables)
-        with db.engine.begin() as connection:
-            connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        with db.engine.begin() as connection:  # DELETE beats TRUNCATE on tiny tables
+            for table in reversed(load_all_models().sorted_tables):
+                connection.execute(table.delete())
     try:
         yield db
     finally:
