@@ -1,6 +1,10 @@
-"""Backends for the persistence suite: a fresh SQLite file always, a fresh PostGIS schema
-when ``GRIDMEND_TEST_POSTGRES_URL`` is set. Every test gets an empty database migrated to
-head by Alembic, exactly as ``gridmend db upgrade`` would do it."""
+"""Backends for the persistence suite: SQLite always, PostGIS when
+``GRIDMEND_TEST_POSTGRES_URL`` is set. Every test gets an empty database at head.
+
+Alembic builds the schema from empty, as ``gridmend db upgrade`` does: once per run for the
+``database`` fixture (each test gets a copy of the migrated SQLite file, or the run's own
+PostGIS schema emptied), and per test for tests that take the bare ``backend`` (a new file
+or a new schema, not migrated)."""
 
 from __future__ import annotations
 
