@@ -85,3 +85,16 @@ def test_every_area_queried_geometry_has_a_gist_index_on_postgis(backend: Backen
     gist = {(t, d.split("(")[-1].rstrip(")").strip('"')) for t, d in rows if "USING gist" in d}
     assert gist >= GIST_INDEXED
     db.dispose()
+
+
+def test_a_database_at_the_first_revision_upgrades_step_by_step_to_head(
+    backend: Backend,
+) -> None:
+    db = backend.open()
+    upgrade(db.engine, "0001_initial")
+    assert current_revision(db.engine) == "0001_initial"
+    assert "road_networks" not in _tables(db.engine)
+    upgrade(db.engine)
+    assert current_revision(db.engine) == head_revision()
+    assert _tables(db.engine) == set(load_all_models().tables)
+    db.dispose()
