@@ -866,10 +866,11 @@ class OutageEngine:
     def _judge_lone_caller(self, fault_id: str) -> None:
         """Nobody else spoke up: a fault resting on one or two stray calls is customer-side.
 
-        After the window, a fault with no last gasp, no SCADA trip and at most two calling
-        households is withdrawn when its area is big enough for silence to mean something
-        (``lone_caller_min_peers`` quiet neighbours per caller). Its callers get the
-        self-check guidance; a later report from a neighbour brings them back.
+        After the window, a fault with no last gasp and no SCADA trip is withdrawn when it
+        rests on one calling household with at least ``lone_caller_min_peers`` quiet
+        neighbours in its transformer area, or on two households where a real outage of the
+        area would almost surely have drawn more reports (``expected_report_rate``). Its
+        callers get the self-check guidance.
         """
         fault = self.faults.get(fault_id)
         if fault is None or fault.status != FaultStatus.OPEN:
@@ -879,17 +880,31 @@ class OutageEngine:
             return
         if self._sub_gasp.get(c, 0):
             return
-        reports = self._sub_out.get(c, 0)
-        most = self.settings.lone_caller_max_households
-        if reports > most or self._n_out.get(c, 0) > most:
+        # Households behind the fault: identified meters (an "only me" caller counts too: a
+        # neighbour's report promotes it) and GPS fixes, which may be one of those again.
+        identified = sum(1 for k in fault.meters if k >= 0)
+        fixes = len(fault.meters) - identified
+        reports = max(identified, fixes, self._sub_out.get(c, 0))
+        if reports > self.settings.lone_caller_max_households:
             return
         # Silence is judged over the whole transformer area: its other households are the
         # neighbours who would have noticed (one LV cable may serve only a few of them).
         area = self._area_of.get(c, -1)
         scope = area if area >= 0 and not self._sub_gasp.get(area, 0) else c
         peers = self._customers[scope] - self._sub_out.get(scope, 0)
-        if peers < self.settings.lone_caller_min_peers * max(reports, 1):
-            return  # too few neighbours for silence to mean anything
+        if reports <= 1:
+            if peers < self.settings.lone_caller_min_peers:
+                return  # too few neighbours for silence to mean anything
+        else:
+            # Two households: withdrawn where a real outage would surely have drawn more, or
+            # where one of them said it is "only me" and the area is otherwise quiet.
+            expected = self.settings.expected_report_rate * self._customers[c]
+            only_me = any(not self._out[k].strong for k in fault.meters if k in self._out)
+            unlikely = _poisson_cdf(reports, expected) < self.settings.lone_caller_silence_p
+            if not unlikely and not (
+                only_me and peers >= self.settings.lone_caller_min_peers * reports
+            ):
+                return
         members = [(k, self._out[k]) for k in fault.meters if k in self._out]
         for key, state in members:
             state.judged_customer_side = True

@@ -78,6 +78,11 @@ class InferenceSettings:
     lone_caller_min_peers: int = 8
     #: Faults resting on at most this many calling households are re-judged.
     lone_caller_max_households: int = 2
+    #: Reports per customer a real outage draws within the window, at the least (calls
+    #: alone, AMI down) — used to judge two-household faults …
+    expected_report_rate: float = 0.06
+    #: … which are withdrawn when so few reports have probability below this.
+    lone_caller_silence_p: float = 0.05
     #: After a device is seen restored, meters that sent a last gasp and no restore within
     #: this grace are taken to be still dark (a nested outage below it).
     restore_grace_s: float = 5 * 60.0
