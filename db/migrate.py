@@ -25,6 +25,17 @@ def include_object(
     return True
 
 
+def version_table_schema(connection: Connection) -> str | None:
+    """Where Alembic keeps its version table: the connection's own schema on PostgreSQL.
+
+    Named explicitly so that a version table elsewhere on ``search_path`` (another
+    deployment's, or ``public``'s) is never mistaken for this schema's.
+    """
+    if connection.dialect.name == "postgresql":
+        return connection.dialect.default_schema_name
+    return None
+
+
 def alembic_config(connection: Connection | None = None) -> Config:
     """An Alembic configuration pointing at gridmend's migrations, no ini file needed.
 
@@ -53,7 +64,8 @@ def downgrade(engine: Engine, revision: str) -> None:
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at, or None when it has never been migrated."""
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        opts = {"version_table_schema": version_table_schema(connection)}
+        return MigrationContext.configure(connection, opts=opts).get_current_revision()
 
 
 def head_revision() -> str | None:

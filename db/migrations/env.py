@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from gridmend.db.base import load_all_models
-from gridmend.db.migrate import include_object
+from gridmend.db.migrate import include_object, version_table_schema
 from gridmend.db.session import make_engine
 
 config = context.config
@@ -20,6 +20,7 @@ def _run(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters by table copy
         compare_type=True,
         include_object=include_object,
+        version_table_schema=version_table_schema(connection),
     )
     with context.begin_transaction():
         context.run_migrations()

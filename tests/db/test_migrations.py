@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
+from sqlalchemy.engine import make_url
 
 from gridmend.db.base import load_all_models
 from gridmend.db.migrate import (
@@ -15,6 +18,7 @@ from gridmend.db.migrate import (
     include_object,
     upgrade,
 )
+from gridmend.db.session import Database
 from tests.db.conftest import Backend
 
 GIST_INDEXED = {
@@ -98,3 +102,33 @@ def test_a_database_at_the_first_revision_upgrades_step_by_step_to_head(
     assert current_revision(db.engine) == head_revision()
     assert _tables(db.engine) == set(load_all_models().tables)
     db.dispose()
+
+
+@pytest.mark.postgis
+def test_a_version_table_elsewhere_on_the_search_path_is_not_taken_for_this_schema(
+    backend: Backend,
+) -> None:
+    if backend.name != "postgis":
+        pytest.skip("schemas and search_path are PostgreSQL's")
+    shadow = f"shadow_{uuid.uuid4().hex[:8]}"
+    db = backend.open()
+    with db.engine.begin() as connection:
+        own = connection.scalar(text("SELECT current_schema()"))
+        connection.execute(text(f'CREATE SCHEMA "{shadow}"'))
+        connection.execute(text(f'CREATE TABLE "{shadow}".alembic_version (version_num text)'))
+        connection.execute(
+            text(f'INSERT INTO "{shadow}".alembic_version VALUES (:head)'),
+            {"head": head_revision()},
+        )
+    db.dispose()
+    path = f"-csearch_path={own},{shadow},public"  # a migrated schema shows through
+    url = make_url(backend.url).update_query_dict({"options": path})
+    db = Database(url)
+    try:
+        assert current_revision(db.engine) is None
+        upgrade(db.engine)
+        assert _tables(db.engine) == set(load_all_models().tables)
+    finally:
+        db.dispose()
+        with backend.open().engine.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{shadow}" CASCADE'))
