@@ -114,14 +114,13 @@ def test_transformers_out_under_a_fuse_roll_up_to_the_fuse(engine):
         )
 
 
-def test_two_areas_where_everybody_reports_and_a_silent_one_stay_two_transformer_faults(engine):
-    # Every household of T1 and T2 reports (last gasp or call); T3's ten stay silent.
-    for t in (1, 2):
-        for k in range(10):
-            report = gasp(f"g{t}{k}", f"m{t}-{k}", 1) if k < 6 else call(f"c{t}{k}", f"m{t}-{k}", 9)
-            engine.ingest(report)
-    devices = sorted(device_of(engine, f.fault_id) for f in engine.active_faults())
-    assert devices == ["T1", "T2"]
+def test_a_busy_transformer_and_one_stray_call_next_door_stay_a_transformer_fault(engine):
+    for k in range(8):
+        engine.ingest(gasp(f"g{k}", f"m1-{k}", 1) if k < 5 else call(f"c{k}", f"m1-{k}", 9))
+    engine.ingest(call("stray", "m2-4", 12, scope=None))
+    assert "F1" not in {device_of(engine, f.fault_id) for f in engine.active_faults()}
+    engine.advance(T0 + 2 * 3600)  # nobody else under T2 ever reports
+    assert [device_of(engine, f.fault_id) for f in engine.active_faults()] == ["T1"]
 
 
 def test_a_scada_breaker_trip_settles_the_breaker_at_once(engine):
@@ -220,3 +219,26 @@ def test_unknown_ids_and_fixes_outside_the_service_area_are_rejected_with_a_reas
 def test_customer_ids_resolve_like_meter_ids(engine):
     answer = engine.ingest(call("r1", "C305"))
     assert answer.meter_id == "m3-5"
+
+
+def test_a_household_judged_customer_side_calling_again_gets_the_same_guidance(engine):
+    engine.ingest(call("r1", "m2-5", scope=None))
+    engine.advance(T0 + 45 * 60)
+    again = engine.ingest(call("r2", "m2-5", 50, scope=Scope.NEIGHBOURHOOD))
+    assert again.kind == AnswerKind.CUSTOMER_SIDE
+    assert engine.active_faults() == []
+
+
+def test_a_repeat_caller_hears_the_eta_dispatch_has_set(engine):
+    first = engine.ingest(call("r1", "m4-1"))
+    engine.ingest(call("r2", "m4-2", 1))
+    engine.faults[first.fault_id].eta = T0 + 2 * 3600
+    again = engine.ingest(call("r3", "m4-1", 30))
+    assert again.kind == AnswerKind.MERGED and again.eta == T0 + 2 * 3600
+
+
+def test_answers_serialise_for_the_outside_world(engine):
+    answer = engine.ingest(call("r1", "m3-2", scope=Scope.ONLY_ME))
+    data = answer.as_dict()
+    assert data["answer"] == "customer_side" and data["report_id"] == "r1"
+    assert data["guidance"] and data["paid_electrician"]
