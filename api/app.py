@@ -21,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 
 from gridmend.api.service import EngineService
 from gridmend.api.settings import ApiSettings
@@ -110,6 +111,40 @@ def _ticker(service: EngineService, interval: float, stop: threading.Event) -> N
             log.exception("engine tick failed")
 
 
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The generated document, with every 422 described as what it is: an ``ErrorBody``."""
+    if app.openapi_schema is not None:
+        return app.openapi_schema
+    from fastapi.openapi.utils import get_openapi
+
+    from gridmend.api.schemas import ErrorBody
+
+    schema = get_openapi(
+        title=app.title,
+        version=app.version,
+        summary=app.summary,
+        routes=app.routes,
+    )
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    if "ErrorBody" not in components:
+        body = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(body.pop("$defs", {}))
+        components["ErrorBody"] = body
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.get("responses", {})
+            if "422" in responses:
+                responses["422"] = {
+                    "description": "invalid request (field named)",
+                    "content": error,
+                }
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+    app.openapi_schema = schema
+    return schema
+
+
 def create_app(
     settings: ApiSettings | None = None, service: EngineService | None = None
 ) -> FastAPI:
@@ -169,6 +204,13 @@ def create_app(
     async def _dispatch(_: Request, err: DispatchError) -> JSONResponse:
         return JSONResponse(error_body(err), err.http_status)
 
+    @app.exception_handler(HTTPException)
+    async def _http(_: Request, err: HTTPException) -> JSONResponse:
+        """Framework refusals (unparseable body, unknown path) in the same error shape."""
+        kind = "malformed_body" if err.status_code == 400 else "http_error"
+        body = {"error": {"type": kind, "message": str(err.detail)}}
+        return JSONResponse(body, err.status_code, headers=getattr(err, "headers", None))
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, err: RequestValidationError) -> JSONResponse:
         fields = [
@@ -195,6 +237,8 @@ def create_app(
         modules.append(webhooks)
     for module in modules:
         app.include_router(module.router, prefix="/v1")
+
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
