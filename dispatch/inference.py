@@ -444,10 +444,13 @@ class OutageEngine:
     def _power_back(self, report: Report, key: int, chain: tuple[int, ...]) -> Answer:
         """Supply is back at this meter: its whole chain is live."""
         self._restored_at[key] = report.time
-        top = -1
-        for c in chain:
-            if c in self._pred:
-                top = c
+        top = self._top_predicted(chain[0])
+        if top >= 0 and top in self._rolled:
+            # The fault is closed under the device it names: re-judge a roll-up with all the
+            # evidence first (its cached verdict may be a few reports old).
+            self._roll_cache.pop(top, None)
+            self._reevaluate(top)
+            top = self._top_predicted(chain[0])
         fault_id = None
         if top >= 0:
             fault = self._root_fault[top]

@@ -59,7 +59,10 @@ def default_rules() -> dict[Kind, RollUpRule]:
         Kind.TRANSFORMER: RollUpRule(
             1, 0.0, 2, 0.0, last_gasp_count=1, min_reports=2, min_solid_parts=0
         ),
-        Kind.FUSE: RollUpRule(1, 0.0, 2, 0.0, last_gasp_count=1),
+        # MV lateral fuses (LV fuse-ways use ``InferenceSettings.lv_fuse_rule``): two
+        # independent transformer faults on one lateral are common in a storm, so quiet
+        # transformers on it must be clearly plausible before the lateral is blamed.
+        Kind.FUSE: RollUpRule(1, 0.0, 2, 0.0, silence_p=0.05, last_gasp_count=1),
         Kind.SECTIONALISER: RollUpRule(3, 0.1, 2, 0.3),
         Kind.RECLOSER: RollUpRule(3, 0.1, 3, 0.3),
         Kind.BREAKER: RollUpRule(3, 0.1, 3, 0.3),
