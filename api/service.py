@@ -74,6 +74,8 @@ CREW_ACTIONS: dict[str, WorkOrderState | None] = {
     "restore": S.RESTORED,
     "close": S.CLOSED,
 }
+#: Stored photo file suffix → content type (the upload route writes these suffixes).
+PHOTO_CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 #: Decimal places a customer sees of a crew's position (2 ≈ 1 km: approximate, by design).
 CUSTOMER_POSITION_DECIMALS = 2
 
@@ -374,6 +376,7 @@ class EngineService:
             if position is not None and at is not None and crew_id in self.centre.dispatcher.crews:
                 self.centre.gps(crew_id, position.x, position.y, to_epoch(at))
         self._record_timeline(notes)
+        self._rebuild_photos(inputs)
         self.escalations = escalations
         self._order_events = {oid: max(0, n - 1) for oid, n in progress.items()}
         # Write what the database is missing (a crash between two transactions).
@@ -382,6 +385,28 @@ class EngineService:
             customers = [n for n in notes if n.report_id in unanswered]
             self.enqueue_notifications(session, customers)
         self._apply(pending)
+
+    def _rebuild_photos(self, inputs: Sequence[tuple[float, str, dict[str, Any]]]) -> None:
+        """Photos that crew steps referenced, found again in the data folder by their hash."""
+        folder = self.settings.data_dir / "photos"
+        for _, kind, data in inputs:
+            if kind != "crew":
+                continue
+            for digest in data.get("photos") or ():
+                found = sorted((folder / digest[:2]).glob(f"{digest}.*"))
+                if not found:
+                    continue
+                suffix = found[0].suffix.lstrip(".")
+                listed = self.photos.setdefault(data["work_order_id"], [])
+                if not any(p["sha256"] == digest for p in listed):
+                    listed.append(
+                        {
+                            "sha256": digest,
+                            "content_type": PHOTO_CONTENT_TYPES.get(suffix, "image/" + suffix),
+                            "size": found[0].stat().st_size,
+                            "work_order_id": data["work_order_id"],
+                        }
+                    )
 
     def _replay_one(self, kind: str, data: Any) -> Outcome:
         centre = self.centre

@@ -83,3 +83,44 @@ def test_a_report_stored_but_never_answered_is_answered_after_a_restart(desk: De
     finally:
         again.client.close()
         again.service.close()
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(32)
+
+
+def test_photos_referenced_by_crew_steps_are_listed_again_after_a_restart(desk: Desk) -> None:
+    for i, meter in enumerate(meters_under(desk.service.topology, n=3)):
+        desk.client.post(
+            "/v1/reports", json=call(f"c-{i}", meter, T0 + 60 * i), headers=desk.as_("dispatcher")
+        )
+    [order] = desk.service.work_orders("open")
+    job = order["work_order_id"]
+    crew = {**desk.as_("crew-sw1")}
+    photo = desk.client.post(
+        f"/v1/crew/jobs/{job}/photos",
+        files={"photo": ("pole.png", PNG, "image/png")},
+        headers={**crew, "Idempotency-Key": "p"},
+    ).json()
+    for seq, (action, body) in enumerate(
+        [
+            ("accept", {}),
+            ("en-route", {}),
+            ("arrive", {}),
+            ("findings", {"cause": "broken pole", "photos": [photo["sha256"]]}),
+        ],
+        start=1,
+    ):
+        r = desk.client.post(
+            f"/v1/crew/jobs/{job}/{action}",
+            json={"seq": seq, **body},
+            headers={**crew, "Idempotency-Key": f"s{seq}"},
+        )
+        assert r.status_code == 200, r.text
+    desk.client.close()
+    desk.service.close()
+    again = open_desk(desk.url, desk.clock, desk.data_dir)
+    try:
+        assert again.service.job_view(job)["photos"] == [photo]
+    finally:
+        again.client.close()
+        again.service.close()
