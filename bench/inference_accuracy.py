@@ -6,7 +6,8 @@ work orders per report, and score the geographic-only baseline (DBSCAN on space+
 the very same reports. Prints one table; targets: precision ≥ 0.95, recall ≥ 0.95,
 reports per work order ≥ 2, and strictly better than the baseline.
 
-    .venv/bin/python bench/inference_accuracy.py [--seeds 10] [--grids oberrhein,synthetic-20000]
+    .venv/bin/python bench/inference_accuracy.py [--seeds 20] [--first-seed 100]
+        [--grids oberrhein,synthetic-20000,synthetic-100000]
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def topology_for(name: str) -> Topology:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument(
         "--first-seed",
         type=int,
