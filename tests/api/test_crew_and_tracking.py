@@ -158,3 +158,13 @@ def test_photos_are_stored_by_content_hash_outside_the_database(desk: Desk) -> N
     text = {"photo": ("notes.png", b"just text", "image/png")}
     refused = desk.client.post(f"/v1/crew/jobs/{job}/photos", files=text, headers=headers)
     assert refused.status_code == 415
+
+
+def test_a_photo_over_the_size_limit_is_refused(desk: Desk) -> None:
+    job, _, _ = staffed_job(desk)
+    desk.app.state.settings.max_photo_bytes = 32
+    headers = {**desk.as_("crew-sw1"), "Idempotency-Key": "big-1"}
+    files = {"photo": ("big.png", PNG + bytes(64), "image/png")}
+    r = desk.client.post(f"/v1/crew/jobs/{job}/photos", files=files, headers=headers)
+    assert r.status_code == 413
+    assert "32 bytes" in r.json()["error"]["message"]
