@@ -7,7 +7,7 @@ the very same reports. Prints one table; targets: precision ≥ 0.95, recall ≥
 reports per work order ≥ 2, and strictly better than the baseline.
 
     .venv/bin/python bench/inference_accuracy.py [--seeds 20] [--first-seed 100]
-        [--grids oberrhein,synthetic-20000,synthetic-100000]
+        [--grids oberrhein,greensboro,synthetic-20000,synthetic-100000]
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def main() -> None:
         default=100,
         help="rules were tuned on seeds 0–9; the default run uses unseen seeds 100…",
     )
-    parser.add_argument("--grids", default="oberrhein,synthetic-20000,synthetic-100000")
+    parser.add_argument("--grids", default="oberrhein,greensboro,synthetic-20000,synthetic-100000")
     args = parser.parse_args()
     rows = []
     for name in args.grids.split(","):

@@ -567,6 +567,7 @@ class OutageEngine:
         quiet_reports = 0
         quiet_expected = 0.0
         quiet_areas = 0
+        quiet: list[tuple[int, int]] = []  # (device, customers) of the quiet parts
         threshold = rule.silence_p
         for k, (n, r, g) in zip(keys, parts, strict=True):
             if g:
@@ -579,13 +580,39 @@ class OutageEngine:
             quiet_reports += r
             quiet_expected += expected
             quiet_areas += self._areas.get(k, 0) if k >= 0 else 0
+            quiet.append((k, n))
         # All quiet parts together must be plausible too (many small silences add up). Where
         # meters of this device did gasp, AMI is deployed: a dark area without a single gasp
         # needs its backhaul to have failed, which each area does only now and then.
         likelihood = _poisson_cdf(quiet_reports, quiet_expected)
         if gasps and not full and quiet_areas:
-            likelihood *= self.settings.ami_backhaul_loss**quiet_areas
+            likelihood *= self._silent_areas_likelihood(quiet, parts)
+        # The alternative to "c is out" is one independent fault per reporting part; each
+        # solid part beyond two makes that explanation a further prior factor less likely.
+        if solid > 2:
+            threshold *= self.settings.independent_fault_prior ** (solid - 2)
         return likelihood >= threshold
+
+    def _silent_areas_likelihood(
+        self, quiet: list[tuple[int, int]], parts: list[tuple[int, int, int]]
+    ) -> float:
+        """P(no last gasp at all from the quiet parts | they are dark).
+
+        An area stays silent when its backhaul failed, or when none of its meters has AMI.
+        The AMI share is estimated from the parts that did gasp (gasps per customer there);
+        a 3-customer pole-top transformer is often silent, a 200-customer one hardly ever.
+        """
+        gasping = [(n, g) for n, _, g in parts if g]
+        share = min(0.95, sum(g for _, g in gasping) / max(sum(n for n, _ in gasping), 1))
+        loss = self.settings.ami_backhaul_loss
+        likelihood = 1.0
+        for k, n in quiet:
+            areas = self._areas.get(k, 0) if k >= 0 else 0
+            if not areas:
+                continue
+            per_area = n / areas
+            likelihood *= (loss + (1.0 - loss) * (1.0 - share) ** per_area) ** areas
+        return likelihood
 
     def _apply(self, c: int, status: int) -> tuple[bool, bool]:
         """Store a new status; returns (prediction changed, confirmation changed)."""

@@ -92,6 +92,10 @@ class InferenceSettings:
     #: Share of transformer areas whose AMI backhaul may fail in a storm: how much the
     #: silence of a whole area whose neighbours' meters gasped is worth.
     ami_backhaul_loss: float = 0.3
+    #: How much less likely one more independent device fault is than one shared outage:
+    #: with many reporting parts below a device, a few quiet ones no longer argue against
+    #: blaming it (a lateral with 25 dark pole-top transformers is one fault, not 25).
+    independent_fault_prior: float = 0.1
     #: GPS fixes farther than this from every service point are outside the service area.
     gps_radius_m: float = 150.0
     #: Typical error of a phone GPS fix in a built-up area.
