@@ -452,7 +452,11 @@ class OutageEngine:
             self._reevaluate(top)
             top = self._top_predicted(chain[0])
         fault_id = None
-        if top >= 0:
+        if top >= 0 and key not in self._out and top not in self._confirmed:
+            # A neighbour who never lost supply shows the lone caller's area is live: the
+            # lone caller's problem is inside their own installation (no crew needed).
+            self._judge_customer_side(self._root_fault[top])
+        elif top >= 0:
             fault = self._root_fault[top]
             fault_id = fault.fault_id
             self._restore_fault(fault, top, report.time)
@@ -935,6 +939,10 @@ class OutageEngine:
                 only_me and peers >= self.settings.lone_caller_min_peers * reports
             ):
                 return
+        self._judge_customer_side(fault)
+
+    def _judge_customer_side(self, fault: Fault) -> None:
+        """Withdraw a fault as customer-side: its households get self-check guidance."""
         members = [(k, self._out[k]) for k in fault.meters if k in self._out]
         for key, state in members:
             state.judged_customer_side = True

@@ -242,3 +242,12 @@ def test_answers_serialise_for_the_outside_world(engine):
     data = answer.as_dict()
     assert data["answer"] == "customer_side" and data["report_id"] == "r1"
     assert data["guidance"] and data["paid_electrician"]
+
+
+def test_a_live_neighbour_meter_turns_a_lone_callers_fault_customer_side(engine):
+    answer = engine.ingest(call("r1", "m3-2", scope=None))
+    assert answer.kind == AnswerKind.NEW_FAULT
+    engine.ingest(restore("alive", "m3-7", 3))  # a neighbour's meter reports supply
+    assert engine.active_faults() == []
+    assert engine.faults[answer.fault_id].status == FaultStatus.CUSTOMER_SIDE
+    assert [u.report_id for u in engine.updates] == ["r1"]
