@@ -3,17 +3,21 @@
 :class:`OutageEngine` is pure and in memory. Each report costs O(length of its meter's
 device chain) dict work:
 
-- every *candidate* (transformer or protective device) keeps counters: meters out directly
-  below it (all / not "only me" / AMI last gasp) and downstream candidates predicted out;
-- a candidate is *predicted out* by its kind's :class:`RollUpRule`, by a SCADA trip, or by
-  last gasps; a change ripples up the chain only while predictions change;
+- every *candidate* (transformer or protective device) keeps counters: households out
+  directly below it (all / not "only me" / AMI last gasp) and reports per subtree;
+- a candidate is *predicted out* by its own meters (one caller: provisional; two or a last
+  gasp: confirmed), by a SCADA trip, or by *roll-up*: enough of its parts report and every
+  quiet part is plausible at the pooled report rate (Poisson), with AMI silence weighed by
+  how often an area's backhaul fails (see :class:`~gridmend.dispatch.rules.RollUpRule`);
 - a *fault* is a predicted candidate with no predicted ancestor (a root). A new root absorbs
   the faults and stray reports below it; the oldest absorbed fault keeps its id;
 - restore evidence (AMI restore, "power is back") proves a meter's whole chain live: the
   fault above it is restored, presumed-restored calls are cleared, and meters that sent a
   last gasp but no restore within a grace period come back as a nested outage;
-- a lone caller whose transformer area stays quiet is re-judged customer-side, and a
-  customer-side caller is promoted into a fault when neighbours report too.
+- a fault resting on one household (or two, where far more reports were due) whose
+  transformer area stays quiet for a window is re-judged customer-side, as is a lone
+  caller whose neighbour's meter shows supply; an "only me" caller is promoted into a fault
+  when a neighbour reports within the window.
 
 Answers that change later (promotion, demotion) are appended to :attr:`OutageEngine.updates`
 so the shell can notify the caller.
