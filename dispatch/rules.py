@@ -76,9 +76,10 @@ class InferenceSettings:
     rules: dict[Kind, RollUpRule] = field(default_factory=default_rules)
     #: A lone caller under a transformer area is re-judged after this long …
     lone_caller_window_s: float = 30 * 60.0
-    #: … as customer-side when the area has at least this many other meters (with fewer,
-    #: silence proves nothing: at a 10 % call rate a 4-meter area is usually silent).
-    lone_caller_min_peers: int = 8
+    #: … as customer-side when at least this many other households of its transformer
+    #: area stayed silent ("nobody else reports within the window"; a single-customer
+    #: pole-top transformer has nobody who could have noticed).
+    lone_caller_min_peers: int = 2
     #: Faults resting on at most this many calling households are re-judged.
     lone_caller_max_households: int = 2
     #: Reports per customer a real outage draws within the window, at the least (calls
