@@ -44,13 +44,12 @@ from gridmend.db.migrate import upgrade
 from gridmend.db.session import Database
 from gridmend.dispatch import repository as repo
 from gridmend.dispatch.answers import Answer, AnswerKind
-from gridmend.dispatch.assignment import Choice
 from gridmend.dispatch.centre import OutageCentre, Outcome
 from gridmend.dispatch.crews import Crew, ShiftWindow, parse_crews_csv, parse_skills
 from gridmend.dispatch.dispatcher import DispatchEvent
 from gridmend.dispatch.errors import CrewConflict
 from gridmend.dispatch.escalation import Escalation
-from gridmend.dispatch.followup import CustomerAnswer, Decision
+from gridmend.dispatch.followup import CustomerAnswer
 from gridmend.dispatch.inference import FaultStatus
 from gridmend.dispatch.lifecycle import BEFORE_ARRIVAL, FINAL_STATES, WorkOrderState
 from gridmend.dispatch.notifications import PLAIN_TEXT, EventType, Notification
@@ -802,8 +801,8 @@ class EngineService:
     def _assign_in_engine(self, work_order_id: str, crew_id: str, now: float, actor: str):
         """Give a job to a crew by hand (reassigning it if another crew had it).
 
-        Uses the dispatcher's own release/assign steps so ETAs, queues and notifications
-        behave exactly as for an automatic assignment.
+        The dispatcher's own hand-assignment, so ETAs and queues behave exactly as for an
+        automatic one; the centre turns its events into the customers' notifications.
         """
         dispatcher = self.centre.dispatcher
         order = dispatcher.order(work_order_id)
@@ -818,15 +817,7 @@ class EngineService:
             lacking = ", ".join(sorted(s.value for s in needed - crew.skills))
             raise CrewConflict(f"crew {crew_id} lacks the skills this job needs: {lacking}")
         self.centre.now = max(self.centre.now, now)
-        events: list[Any] = []
-        if order.crew_id == crew_id:
-            return Outcome()
-        if order.crew_id is not None:
-            events.append(dispatcher._release(order, now, f"reassigned by {actor}"))
-        origin, ready = dispatcher._busy_until(crew, now)
-        route = dispatcher.router.eta(origin, order.location, geometry=False)
-        choice = Choice(crew_id, route.seconds, ready, route.approximate)
-        events += dispatcher._assign(order, crew, choice, now, f"assigned by {actor}")
+        events = dispatcher.assign_to(work_order_id, crew_id, now, f"assigned by {actor}")
         return Outcome(events=events, notifications=self.centre._notify(events))
 
     def assign(self, work_order_id: str, crew_id: str, actor: str) -> dict[str, Any]:
@@ -950,15 +941,9 @@ class EngineService:
         ):
             return Outcome()
         meter = index[answer.meter_id]
-        decision = dispatcher.follow_up_answer(
-            order.work_order_id,
-            CustomerAnswer(meter, bool(data["power_back"]), data["t"], data.get("stars")),
-            data["t"],
-        )
-        if decision.decision in (Decision.REOPEN, Decision.SPLIT):
-            events = dispatcher.reopen(decision, data["t"])
-            return Outcome(events=events, notifications=self.centre._notify(events))
-        return Outcome()
+        said = CustomerAnswer(meter, bool(data["power_back"]), data["t"], data.get("stars"))
+        _, outcome = self.centre.follow_up(order.work_order_id, [said], data["t"])
+        return outcome
 
     def rate(
         self, report_id: str, *, stars: int, power_back: bool, comment: str | None

@@ -259,7 +259,7 @@ def route_features(service: EngineService, box: Box | None) -> list[dict]:
         order = dispatcher.orders[oid]
         if order.state not in BEFORE_ARRIVAL:
             continue
-        route = dispatcher.routes.get(oid)
+        route = dispatcher.route(oid)
         coords = [list(c) for c in (route.coordinates or [])] if route else []
         start = crew.position or crew.depot
         if len(coords) < 2:
