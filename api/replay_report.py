@@ -388,7 +388,7 @@ def write_replay_outputs(
     """Write kpis.json, timeline.csv and report.html; returns their paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    kpis = [compute_kpis(r) for r in results]
+    kpis = [compute_kpis(r, topology) for r in results]
     paths = {
         "kpis": out / "kpis.json",
         "timeline": out / "timeline.csv",

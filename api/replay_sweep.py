@@ -93,7 +93,11 @@ def run_case(case: SweepCase) -> dict[str, object]:
         seed=case.seed,
         settings=sc.settings,
     )
-    return {**asdict(case), **summary_row(compute_kpis(result)), "events": result.events}
+    return {
+        **asdict(case),
+        **summary_row(compute_kpis(result, sc.topology)),
+        "events": result.events,
+    }
 
 
 def run_sweep(

@@ -193,12 +193,20 @@ class OutageCentre:
                 continue
             self._known[fault.fault_id] = key
             order = self.dispatcher.order_for_fault(fault.fault_id)
-            if (
+            moved_after_done = (
+                fault.status == FaultStatus.OPEN
+                and seen is not None
+                and seen[1] != int(fault.device)
+                and order is not None
+                and order.state in (WorkOrderState.RESTORED, WorkOrderState.CLOSED)
+            )
+            if moved_after_done or (
                 fault.status in FaultStatus.ACTIVE
                 and order is not None
                 and order.state in (WorkOrderState.MERGED, WorkOrderState.CANCELLED)
             ):
-                # The engine revived a fault it had merged or withdrawn: it needs a new order.
+                # The engine revived a fault it had merged or withdrawn, or now suspects
+                # another device after the crew finished: the fault needs a new order.
                 self.dispatcher.order_of_fault.pop(fault.fault_id, None)
                 order = None
             if fault.status in FaultStatus.ACTIVE:

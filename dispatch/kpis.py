@@ -20,6 +20,7 @@ import numpy as np
 
 from gridmend.dispatch.replay import ReplayResult
 from gridmend.topology.elements import ARRIVAL_PROMISE_MINUTES, ServiceClass
+from gridmend.topology.network import Topology
 
 
 def customer_minutes(result: ReplayResult) -> float:
@@ -73,13 +74,16 @@ def sla_compliance(result: ReplayResult) -> dict[str, dict[str, object]]:
     return out
 
 
-def inference_quality(result: ReplayResult) -> dict[str, object] | None:
-    """Device-level precision/recall of the work orders against the storm's truth."""
+def inference_quality(
+    result: ReplayResult, topology: Topology | None = None
+) -> dict[str, object] | None:
+    """Device-level precision/recall of the work orders against the storm's truth (with the
+    topology, cascaded devices that cut off the same customers count as one)."""
     if result.truth is None:
         return None
     from gridmend.dispatch.evaluation import score
 
-    s = score(result.inferred_devices, result.truth, result.reports_in)
+    s = score(result.inferred_devices, result.truth, result.reports_in, topology)
     return {
         "precision": round(s.precision, 4),
         "recall": round(s.recall, 4),
@@ -90,7 +94,7 @@ def inference_quality(result: ReplayResult) -> dict[str, object] | None:
     }
 
 
-def compute_kpis(result: ReplayResult) -> dict[str, object]:
+def compute_kpis(result: ReplayResult, topology: Topology | None = None) -> dict[str, object]:
     """All KPIs of one replay as a JSON-ready dict."""
     served = max(result.customers_served, 1)
     cmi = customer_minutes(result)
@@ -150,7 +154,7 @@ def compute_kpis(result: ReplayResult) -> dict[str, object]:
             "reopened_or_split": sum(1 for o in result.orders if o.reopens),
             "merge_ratio": round(result.reports_in / max(len(fault_orders), 1), 2),
         },
-        "inference": inference_quality(result),
+        "inference": inference_quality(result, topology),
         "first_report_to_first_assignment_minutes": round((first_assign - first_report) / 60.0, 2)
         if first_assign is not None
         else None,

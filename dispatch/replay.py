@@ -124,10 +124,11 @@ class ReplaySettings:
     restore_delay_s: tuple[float, float] = (30.0, 45.0)
     followup_share: float = 0.3  # asked customers who answer the follow-up …
     followup_delay_s: float = 1800.0  # … within this long of the restoration
-    followup_max: int = 40  # answers drawn per order at most
-    callback_every_s: float = 4 * 3600.0  # customers still dark call again …
-    callback_rate: float = 0.03  # … this share of them each period
+    followup_max: int = 25  # answers drawn per order at most
+    callback_every_s: float = 6 * 3600.0  # customers still dark call again …
+    callback_rate: float = 0.01  # … this share of them each period
     max_days: float = 21.0  # hard stop of the simulated clock
+    search_radius_m: float = 500.0  # a crew finds a fault next door within this distance
 
 
 @dataclass(frozen=True)
@@ -422,6 +423,10 @@ class StormReplay:
             self._deltas.append((t, -len(on)))
         return on
 
+    def _dark(self, meters: np.ndarray) -> np.ndarray:
+        """Which of these meters are without supply now (kept in step with the true grid)."""
+        return ~np.isnan(self.dark_since[meters])
+
     def _on_fail(self, k: int) -> None:
         f = self.truth_faults[k]
         if f.device in self._active:
@@ -502,7 +507,8 @@ class StormReplay:
         return chain
 
     def _true_fault_for(self, suspected: int) -> int | None:
-        """The true fault a crew at ``suspected`` finds: nearest at or below, else above."""
+        """The true fault a crew at ``suspected`` finds: nearest at or below, else above, else
+        the nearest one within ``search_radius_m`` (a neighbouring device)."""
         if suspected < 0:
             return None
         best, best_depth = None, math.inf
@@ -520,7 +526,19 @@ class StormReplay:
             k = self._active.get(int(node))
             if k is not None and k not in self._claimed:
                 return k
-        return None
+        # A neighbouring device (inference picked a sibling): the crew sees the dark area
+        # next door and fixes the nearest unclaimed fault within reach.
+        free = [(d, k) for d, k in self._active.items() if k not in self._claimed]
+        if not free:
+            return None
+        grid = self.grid
+        devices = np.array([d for d, _ in free])
+        lon, lat = grid.location(suspected)
+        dx = (grid.lon[devices] - lon) * 111_320.0 * math.cos(math.radians(lat))
+        dy = (grid.lat[devices] - lat) * 110_540.0
+        dist = np.hypot(dx, dy)
+        j = int(np.nanargmin(dist)) if np.isfinite(dist).any() else -1
+        return free[j][1] if j >= 0 and dist[j] <= self.s.search_radius_m else None
 
     # ------------------------------------------------------------------ reports
     def _on_reports(self, batch: list[Report]) -> None:
@@ -544,7 +562,8 @@ class StormReplay:
     def _on_callbacks(self) -> None:
         """Customers still without power call again (the engine merges or re-opens)."""
         self._push(self.now + self.s.callback_every_s, "callbacks", ())
-        dark = self.topology.meters[~self.true_grid.energised_meters()[self.topology.meters]]
+        meters = self.topology.meters
+        dark = meters[self._dark(meters)]
         if not len(dark):
             return
         calling = dark[self.rng.random(len(dark)) < self.s.callback_rate]
@@ -779,8 +798,7 @@ class StormReplay:
 
     def _callbacks_after_repair(self, meters: np.ndarray) -> None:
         """Customers the crew left dark (a nested fault below) call soon after."""
-        energised = self.true_grid.energised_meters()
-        dark = meters[~energised[meters]]
+        dark = meters[self._dark(meters)]
         if not len(dark):
             return
         calling = dark[self.rng.random(len(dark)) < 0.1]
@@ -813,10 +831,11 @@ class StormReplay:
             answering = self.rng.choice(answering, self.s.followup_max, replace=False)
         if not len(answering):
             return
-        energised = self.true_grid.energised_meters()
+        answering = np.sort(answering)
+        lit = ~self._dark(answering)
         answers = [
-            CustomerAnswer(int(m), bool(energised[m]), self.now, int(self.rng.integers(3, 6)))
-            for m in np.sort(answering).tolist()
+            CustomerAnswer(int(m), bool(on), self.now, int(self.rng.integers(3, 6)))
+            for m, on in zip(answering.tolist(), lit.tolist(), strict=True)
         ]
         _, outcome = self.centre.follow_up(oid, answers, self.now)
         self._handle(outcome)

@@ -43,7 +43,7 @@ ENSHI_VALLEY: tuple[LonLat, ...] = (
     (109.49, 30.25),
     (109.47, 30.14),
 )
-ENSHI_FLOOD_WIDTH_DEG = 0.035
+ENSHI_FLOOD_WIDTH_DEG = 0.04
 ENSHI_START = datetime(2020, 7, 17, 2, 0, tzinfo=UTC)  # 10:00 local, the river rising
 
 
@@ -195,7 +195,7 @@ def enshi_scenario(
     *,
     n_meters: int = 160_000,
     width_deg: float = ENSHI_FLOOD_WIDTH_DEG,
-    p_transformer: float = 0.6,
+    p_transformer: float = 0.7,
 ) -> Scenario:
     """Enshi-scale flood on a synthetic grid over Enshi (see module docstring)."""
     from gridmend.topology.synthetic import generate_grid

@@ -249,7 +249,7 @@ def replay(
     rows = data.get("comparison") or [None]
     from gridmend.dispatch.kpis import compute_kpis, summary_row
 
-    for row in rows if rows != [None] else [summary_row(compute_kpis(results[0]))]:
+    for row in rows if rows != [None] else [summary_row(compute_kpis(results[0], sc.topology))]:
         console.print(
             f"  {row['strategy']:>14}: SAIDI {row['saidi_minutes']:.1f} min, "
             f"SAIFI {row['saifi']:.3f}, promise kept {row['sla_all']}, "
