@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+
+import pytest
+from fastapi.testclient import TestClient
+
 from gridmend.dispatch.repository import get_report
 from tests.api.conftest import T0, Desk
 from tests.api.scenario import call, meters_under
@@ -178,3 +183,43 @@ def test_intake_is_rate_limited_per_client(desk: Desk) -> None:
     assert codes[:2] == [200, 200] and codes[2] == 429
     other = desk.client.post("/v1/reports", json=call("c-9", meter, T0), headers=desk.as_("admin"))
     assert other.status_code == 200
+
+
+def test_a_server_error_releases_the_key_so_the_client_can_retry(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    [meter] = meters_under(desk.service.topology, n=1)
+    headers = {**desk.as_("dispatcher"), "Idempotency-Key": "k-retry"}
+    real = desk.service.take_reports
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(desk.service, "take_reports", broken)
+    client = TestClient(desk.app, raise_server_exceptions=False)
+    assert (
+        client.post("/v1/reports", json=call("c-1", meter, T0), headers=headers).status_code == 500
+    )
+    monkeypatch.setattr(desk.service, "take_reports", real)
+    retry = client.post("/v1/reports", json=call("c-1", meter, T0), headers=headers)
+    assert retry.status_code == 200 and "Idempotent-Replayed" not in retry.headers
+
+
+def test_the_engine_clock_ticks_in_the_background_on_the_injected_clock(tmp_path, clock) -> None:
+    from gridmend.api.app import create_app
+    from tests.api.conftest import settings_for
+
+    settings = settings_for(f"sqlite:///{tmp_path / 't.sqlite'}", clock, tmp_path)
+    settings.tick_interval_s = 0.01
+    clock.advance(5000)
+    app = create_app(settings)
+    service = app.state.service
+    try:
+        with TestClient(app):  # the lifespan starts the ticker and stops it on exit
+            for _ in range(1000):
+                if service.centre.now >= T0 + 5000:
+                    break
+                threading.Event().wait(0.01)
+        assert service.centre.now >= T0 + 5000
+    finally:
+        service.close()
