@@ -25,7 +25,7 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from gridmend.dispatch.evaluation import dbscan_baseline  # noqa: E402
+from gridmend.dispatch.evaluation import dbscan_baseline, score  # noqa: E402
 from gridmend.dispatch.inference import OutageEngine  # noqa: E402
 from gridmend.dispatch.storm_simulator import StormSettings, simulate_storm  # noqa: E402
 from gridmend.topology.network import Topology  # noqa: E402
@@ -75,7 +75,11 @@ def main() -> None:
     engine.flush()
     rate = len(reports) / elapsed
     p50, p99, worst = np.percentile(latencies, [50, 99, 100]) / 1e6
-    orders = len(engine.active_faults())
+    faults = engine.active_faults()
+    orders = len(faults)
+    accuracy = score(
+        [topology.grid.element_ids[f.device] for f in faults], storm.truth, len(reports), topology
+    )
 
     t0 = time.perf_counter()
     baseline_orders = len(dbscan_baseline(topology, reports, engine.resolver))
@@ -88,7 +92,8 @@ def main() -> None:
     )
     print(
         f"work orders {orders:,} from {len(reports):,} reports "
-        f"({len(reports) / max(orders, 1):.0f} reports per order)"
+        f"({len(reports) / max(orders, 1):.0f} reports per order); this storm's precision "
+        f"{accuracy.precision:.3f}, recall {accuracy.recall:.3f}"
     )
     print(
         f"baseline DBSCAN (space+time, batch): {baseline_rate:,.0f} reports/s, "
