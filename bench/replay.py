@@ -115,8 +115,6 @@ def main() -> None:
     if args.out:
         from gridmend.api.replay_report import write_replay_outputs
 
-        order = {s: i for i, s in enumerate(STRATEGIES)}
-        results.sort(key=lambda r: order[r.strategy])
         info = {"name": sc.name, "description": sc.description, "grid": topology.grid.name}
         paths = write_replay_outputs(args.out, topology, results, info, sc.footprint)
         print("\n" + "\n".join(f"  {k}: {v}" for k, v in paths.items()))

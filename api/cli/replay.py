@@ -235,7 +235,9 @@ def replay(
     if write_inputs:
         _write_inputs(out, sc)
     started = time.perf_counter()
-    results = [_run(sc, s, seed, tick_minutes) for s in (STRATEGIES if compare else (strategy,))]
+    # The chosen strategy first: its run is the map and the top level of kpis.json.
+    order = [strategy] + [s for s in STRATEGIES if compare and s != strategy]
+    results = [_run(sc, s, seed, tick_minutes) for s in order]
     wall = time.perf_counter() - started
     from gridmend.api.replay_report import write_replay_outputs
 

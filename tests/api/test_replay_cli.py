@@ -79,9 +79,10 @@ def test_compare_runs_all_three_strategies(call_log, tmp_path):
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     kpis = json.loads((out / "kpis.json").read_text())
+    assert kpis["strategy"] == "priority"  # the chosen strategy leads
     assert [row["strategy"] for row in kpis["comparison"]] == [
-        "nearest",
         "priority",
+        "nearest",
         "mainline-first",
     ]
     assert "Strategy comparison" in (out / "report.html").read_text()
