@@ -219,8 +219,8 @@ class Dispatcher:
         """
         known = fault.fault_id in self.order_of_fault
         events = self.open_order(fault, now, kind)
-        if known:
-            return events
+        if known or (self.storm_mode and fault.critical == 0):
+            return events  # in a storm the next tick plans all waiting work together
         return events + self.dispatch(self.order_of_fault[fault.fault_id], now)
 
     def open_order(self, fault: FaultView, now: float, kind: str = "fault") -> list[Event]:
@@ -631,7 +631,41 @@ class Dispatcher:
             )
         if crew.current_job:
             events += self._refresh_crew(crew, t)
+        else:
+            events += self.pull(crew.crew_id, t)
         return events
+
+    def pull(self, crew_id: str, now: float) -> list[Event]:
+        """A crew has nothing to do: give it the best waiting order at once.
+
+        Best = lowest road travel minus priority bonus (the storm plan's cost) among
+        orders no crew has, that the crew has the skills for, within ``fill_cap_s``. One
+        search from the crew, so a freed crew never idles until the next tick.
+        """
+        crew = self.crew(crew_id)
+        if crew.jobs or not crew.on_shift(now):
+            return []
+        waiting = [
+            o
+            for o in self.orders.values()
+            if o.state == S.CREATED
+            and crew.has_skills(self.skills_for(self.faults[o.work_order_id]))
+        ]
+        if not waiting:
+            return []
+        a = self.settings.assignment
+        origin = crew.position or crew.depot
+        try:
+            travel = self.router.matrix([origin], [o.location for o in waiting], a.fill_cap_s)[0]
+        except OutOfCoverageError:
+            return []
+        bonus = np.array([self.priority(o.work_order_id, now).score for o in waiting])
+        cost = np.where(np.isfinite(travel), travel - a.seconds_per_point * bonus, np.inf)
+        k = int(np.argmin(cost))
+        if not np.isfinite(cost[k]):
+            return []
+        choice = Choice(crew_id, float(travel[k]), 0.0, self.router.approximate)
+        return self._assign(waiting[k], crew, choice, now, "crew free: best waiting order")
 
     def _affected_meters(self, fault: FaultView) -> np.ndarray:
         """Customers to ask after restoration: all below the device (one for a visit)."""

@@ -8,7 +8,7 @@ from gridmend.dispatch.crews import ShiftWindow, Skill
 from gridmend.dispatch.dispatcher import Dispatcher, DispatchSettings
 from gridmend.dispatch.lifecycle import WorkOrderState
 from gridmend.geo.routing import ApproximateRouter
-from gridmend.topology import Topology
+from gridmend.topology import Kind, Topology
 from gridmend.topology.synthetic import generate_grid
 
 from .crew_scenarios import T0, at, crew, fault
@@ -66,7 +66,7 @@ def test_storm_tick_replans_waiting_work_but_keeps_en_route_crews_on_course(topo
 
 
 def test_a_crew_going_off_shift_keeps_its_job_through_a_storm_replan(topology):
-    settings = DispatchSettings(storm_threshold=1)
+    settings = DispatchSettings(storm_threshold=2)
     day_crew = crew("day", at(0, 0), shift=ShiftWindow(T0 - 3600, T0 + 600))
     crews = [day_crew, crew("night", at(900, 0))]
     dispatcher = Dispatcher(topology, ApproximateRouter(), crews, settings)
@@ -74,6 +74,32 @@ def test_a_crew_going_off_shift_keeps_its_job_through_a_storm_replan(topology):
     order = dispatcher.order_for_fault("F-1")
     assert order.crew_id == "day"
     dispatcher.on_crew_event("day", order.work_order_id, "en_route", T0 + 60)
-    dispatcher.on_fault(fault("F-2", at(5_000, 0), skills=frozenset({Skill.TREE})), T0 + 700)
+    for k in (2, 3):  # fallen trees nobody can clear yet: the storm plan runs
+        dispatcher.on_fault(fault(f"F-{k}", at(5_000, k), skills=frozenset({Skill.TREE})), T0 + 700)
+    assert dispatcher.storm_mode
     dispatcher.tick(T0 + 700)  # the day crew's shift is over, but it finishes this job
     assert order.crew_id == "day" and order.state == S.EN_ROUTE
+
+
+def test_a_crew_that_finishes_takes_the_best_waiting_order_at_once(topology):
+    settings = DispatchSettings(storm_threshold=2)
+    dispatcher = Dispatcher(topology, ApproximateRouter(), [crew("c1", at(0, 0))], settings)
+    dispatcher.on_fault(fault("F-1", at(100, 0)), T0)
+    wo = dispatcher.order_for_fault("F-1").work_order_id
+    dispatcher.on_crew_event("c1", wo, "en_route", T0 + 60)
+    dispatcher.on_crew_event("c1", wo, "arrived", T0 + 120)
+    for k in (1, 2):  # fallen trees nobody on shift can clear: a storm is building
+        dispatcher.on_fault(fault(f"F-tree-{k}", at(9_000, k), skills=frozenset({Skill.TREE})), T0)
+    assert dispatcher.storm_mode
+    # in a storm new faults only open orders; the plan runs on the tick …
+    for fid, where, kind in (
+        ("F-near", at(500, 0), Kind.FUSE),
+        ("F-main", at(2_000, 0), Kind.BREAKER),
+    ):
+        events = dispatcher.on_fault(fault(fid, where, kind=kind, reported=T0 + 200), T0 + 200)
+        assert [e.type for e in events] == ["work_order_created"]
+    # … but a crew that finishes takes the best waiting order at once
+    events = dispatcher.on_crew_event("c1", wo, "restored", T0 + 1800)
+    pulled = [e for e in events if e.type == "assigned"]
+    assert pulled and pulled[0].work_order_id == dispatcher.order_for_fault("F-main").work_order_id
+    assert "crew free" in pulled[0].data["reason"]
