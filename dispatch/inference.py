@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import shapely
@@ -68,6 +68,7 @@ class Fault:
     eta: float | None = None  # filled by dispatch
     merged_into: str | None = None
     restored_time: float | None = None
+    serial: int = 0  # creation order: faults created while one report was taken are "new"
 
     @property
     def is_work_order(self) -> bool:
@@ -378,19 +379,26 @@ class OutageEngine:
                 return c
         return -1
 
-    def _answer_for(self, report: Report, key: int, before: set[str]) -> Answer:
+    def _answer_for(self, report: Report, key: int, before: int) -> Answer:
         rid = report.report_id
         meter_id = self._ids[key] if key >= 0 else None
         state = self._out[key]
+        area_id = None
+        if key < 0:  # a GPS fix: name the transformer area it fell in
+            area = self._area_of.get(state.leaf, -1)
+            area_id = self._ids[area if area >= 0 else state.leaf]
         top = self._top_predicted(state.leaf)
         if top < 0:
-            return customer_side(rid, meter_id)
+            answer = customer_side(rid, meter_id)
+            return answer if area_id is None else replace(answer, area_id=area_id)
         fault = self._root_fault[top]
-        kind = AnswerKind.MERGED if fault.fault_id in before else AnswerKind.NEW_FAULT
-        return Answer(kind, rid, fault.fault_id, fault.status, fault.eta, meter_id=meter_id)
+        kind = AnswerKind.MERGED if fault.serial < before else AnswerKind.NEW_FAULT
+        return Answer(
+            kind, rid, fault.fault_id, fault.status, fault.eta, meter_id=meter_id, area_id=area_id
+        )
 
     def _power_out(self, report: Report, key: int, leaf: int, chain: tuple[int, ...]) -> Answer:
-        before = set(self.faults)
+        before = self._next_fault
         channel = report.channel
         gasp = channel == Channel.AMI_LAST_GASP
         strong = gasp or report.scope != Scope.ONLY_ME
@@ -429,7 +437,7 @@ class OutageEngine:
 
     def _device_report(self, report: Report, device: int) -> Answer:
         """A SCADA trip (or a crew finding) settles a device at once."""
-        before = set(self.faults)
+        before = self._next_fault
         node = device if device in self._parent else self._up_candidate(device)
         if node < 0:
             return rejected(report.report_id, f"{self._ids[device]} protects nothing")
@@ -442,7 +450,7 @@ class OutageEngine:
         top = self._top_predicted(node)
         fault = self._root_fault[top]
         fault.report_ids.append(report.report_id)
-        kind = AnswerKind.MERGED if fault.fault_id in before else AnswerKind.NEW_FAULT
+        kind = AnswerKind.MERGED if fault.serial < before else AnswerKind.NEW_FAULT
         return Answer(kind, report.report_id, fault.fault_id, fault.status, fault.eta)
 
     def _power_back(self, report: Report, key: int, chain: tuple[int, ...]) -> Answer:
@@ -700,7 +708,7 @@ class OutageEngine:
 
     # ------------------------------------------------------------------ roots and faults
     def _new_fault(self, device: int, time: float) -> Fault:
-        fault = Fault(f"F{self._next_fault:05d}", device, time)
+        fault = Fault(f"F{self._next_fault:05d}", device, time, serial=self._next_fault)
         self._next_fault += 1
         self.faults[fault.fault_id] = fault
         return fault

@@ -86,6 +86,7 @@ def test_a_fix_equally_close_to_two_meters_resolves_to_their_transformer_area(to
     assert resolution.meter == -1 and resolution.area == grid.index["T2"]
     answer = OutageEngine(topology).ingest(call("x", None, lon=lon, lat=lat))
     assert answer.kind == AnswerKind.NEW_FAULT
+    assert answer.meter_id is None and answer.area_id == "T2"
 
 
 def test_batch_resolution_matches_one_by_one_resolution(topology):
