@@ -207,6 +207,8 @@ class Dispatcher:
             if not crew.on_shift(now) or not crew.has_skills(needed):
                 continue
             origin, ready = self._busy_until(crew, now)
+            if ready > 0 and crew.shift.ends_after(now) <= ready:
+                continue  # would only be free after its shift has ended
             out.append(Candidate(crew.crew_id, origin, ready))
         return out
 
@@ -821,6 +823,10 @@ class Dispatcher:
     def tick(self, now: float) -> list[Event]:
         """The clock moved to ``now``: re-plan in storm mode, raise escalations, close loops."""
         events: list[Event] = []
+        for crew in self.crews.values():  # a crew going home hands back what it has not begun
+            if crew.queue and not crew.on_shift(now):
+                for oid in list(crew.queue):
+                    events.append(self._release(self.orders[oid], now, "crew off shift"))
         if self.storm_mode:
             events += self.reoptimise(now)
         else:

@@ -103,3 +103,25 @@ def test_a_crew_that_finishes_takes_the_best_waiting_order_at_once(topology):
     pulled = [e for e in events if e.type == "assigned"]
     assert pulled and pulled[0].work_order_id == dispatcher.order_for_fault("F-main").work_order_id
     assert "crew free" in pulled[0].data["reason"]
+
+
+def test_a_crew_going_home_hands_back_queued_work_and_gets_none_it_cannot_start(topology):
+    evening = crew("evening", at(0, 0), shift=ShiftWindow(T0 - 3600, T0 + 1800))
+    dispatcher = Dispatcher(topology, ApproximateRouter(), [evening, crew("night", at(40_000, 0))])
+    dispatcher.on_fault(fault("F-1", at(100, 0), kind=Kind.FUSE), T0)
+    wo = dispatcher.order_for_fault("F-1").work_order_id
+    assert dispatcher.order(wo).crew_id == "evening"
+    dispatcher.on_crew_event("evening", wo, "en_route", T0 + 60)
+    # 45 min of fuse work ahead but 30 min of shift left: the next job goes to the night crew
+    dispatcher.on_fault(fault("F-2", at(200, 0)), T0 + 60)
+    assert dispatcher.order_for_fault("F-2").crew_id == "night"
+    # a job queued while on shift is handed back once the shift is over
+    late = crew("late", at(0, 0), shift=ShiftWindow(T0 - 3600, T0 + 4 * 3600))
+    early = Dispatcher(topology, ApproximateRouter(), [late])
+    early.on_fault(fault("F-a", at(100, 0)), T0)
+    early.on_fault(fault("F-b", at(300, 0)), T0)
+    queued = early.order_for_fault("F-b")
+    assert early.crews["late"].queue == [queued.work_order_id]
+    events = early.tick(T0 + 5 * 3600)
+    assert queued.state == S.CREATED and queued.crew_id is None
+    assert any(e.type == "released" and e.data["reason"] == "crew off shift" for e in events)
