@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from gridmend.api.models import (
@@ -558,3 +558,42 @@ def user_by_name(session: Session, username: str) -> User:
 
 def list_users(session: Session) -> Sequence[User]:
     return session.scalars(select(User).order_by(User.id)).all()
+
+
+def create_tracking_tokens(
+    session: Session,
+    report_ids: Sequence[str],
+    *,
+    ttl: timedelta = timedelta(days=7),
+    now: datetime | None = None,
+) -> dict[str, str]:
+    """Batch intake's tracking tokens: one per distinct report id, digests stored in one
+    statement; returns report id → token (shown to the caller once)."""
+    ids = list(dict.fromkeys(report_ids))
+    if not ids:
+        return {}
+    pks: dict[str, int] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        rows = session.execute(
+            select(Report.report_id, Report.id).where(Report.report_id.in_(chunk))
+        )
+        pks.update({report_id: pk for report_id, pk in rows})
+    missing = [r for r in ids if r not in pks]
+    if missing:
+        raise NotFound(f"no report(s) {', '.join(map(repr, missing[:10]))}")
+    now = now or utcnow()
+    tokens = {report_id: secrets.token_urlsafe(24) for report_id in ids}
+    session.execute(
+        insert(TrackingToken),
+        [
+            {
+                "token_hash": _digest(token),
+                "report_pk": pks[report_id],
+                "created_at": now,
+                "expires_at": now + ttl,
+            }
+            for report_id, token in tokens.items()
+        ],
+    )
+    return tokens

@@ -537,15 +537,19 @@ class EngineService:
             pending.escalations.append(view)
             open_kinds.add((event.work_order_id, event.type.value))
             pending.changes.append({"kind": "escalation", "id": str(row.id), "type": view["type"]})
-        for answer in answers:
-            repo.save_answer(
-                session,
-                answer.report_id,
-                answer.as_dict(),
-                resolved_meter=answer.meter_id,
-                fault_id=answer.fault_id if answer.fault_id in saved_faults else None,
-                inferred_at=to_datetime(self.clock()),
-            )
+        repo.save_answers(
+            session,
+            [
+                (
+                    a.report_id,
+                    a.as_dict(),
+                    a.meter_id,
+                    a.fault_id if a.fault_id in saved_faults else None,
+                )
+                for a in answers
+            ],
+            inferred_at=to_datetime(self.clock()),
+        )
         now = self.clock()
         for crew in dispatcher.crews.values():
             status = crew.status_at(now).value
@@ -595,8 +599,14 @@ class EngineService:
         from gridmend.api.webhooks import enqueue_notification
 
         written = 0
+        wanted: dict[str, bool] = {}  # event type → has a subscriber (asked once per step)
         for note in notes:
             rid = note.report_id or ""
+            kind = note.type.value
+            if kind not in wanted:
+                wanted[kind] = bool(api_repo.subscriptions_for(session, kind))
+            if not wanted[kind] and not self.callbacks.get(rid):
+                continue  # nobody to deliver to: no outbox row
             written += len(
                 enqueue_notification(
                     session,
@@ -632,19 +642,22 @@ class EngineService:
                     self.callbacks[item.report.report_id] = item.callback_url
             outcome = self.centre.take_reports([i.report for i in fresh])
             answered = {a.report_id: a for a in outcome.answers}
-            tokens: dict[str, str] = {}
             with self.db.unit_of_work() as session:
                 pending = self._persist(session, outcome, None, outcome.answers)
-                ttl = timedelta(days=self.settings.tracking_ttl_days)
+                trackable = []
                 for item in items:
                     rid = item.report.report_id
                     answer = answered.get(rid) or self.centre.engine.answers.get(rid)
-                    if rid in tokens or answer is None or answer.kind == AnswerKind.REJECTED:
-                        continue
-                    tokens[rid] = api_repo.create_tracking_token(
-                        session, rid, ttl=ttl, now=received
-                    )
-                    self.tracking_urls.setdefault(rid, f"{base_url}/v1/track/{tokens[rid]}")
+                    if answer is not None and answer.kind != AnswerKind.REJECTED:
+                        trackable.append(rid)
+                tokens = api_repo.create_tracking_tokens(
+                    session,
+                    trackable,
+                    ttl=timedelta(days=self.settings.tracking_ttl_days),
+                    now=received,
+                )
+                for rid, token in tokens.items():
+                    self.tracking_urls.setdefault(rid, f"{base_url}/v1/track/{token}")
                 self.enqueue_notifications(session, outcome.notifications)
             self._apply(pending)
         results = []

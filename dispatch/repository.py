@@ -14,7 +14,7 @@ from typing import Any
 
 import shapely
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import String, func, select, update
+from sqlalchemy import String, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
@@ -789,3 +789,33 @@ def record_rating(session: Session, report_id: str, rating: dict[str, Any]) -> R
     report.payload = {**(report.payload or {}), "rating": rating}
     session.flush()
     return report
+
+
+def save_answers(
+    session: Session,
+    answers: Sequence[tuple[str, dict[str, Any], str | None, str | None]],
+    inferred_at: datetime | None = None,
+) -> None:
+    """Batch form of :func:`save_answer` — ``(report_id, answer, resolved_meter, fault_id)``
+    rows in one executemany; a report keeps its first answer."""
+    if not answers:
+        return
+    table = Report.__table__
+    statement = (
+        update(table)
+        .where(table.c.report_id == bindparam("b_report_id"), table.c.answer.is_(None))
+        .values(
+            answer=bindparam("b_answer", type_=table.c.answer.type),
+            resolved_meter=bindparam("b_meter"),
+            fault_id=bindparam("b_fault"),
+            inferred_at=bindparam("b_at", type_=table.c.inferred_at.type),
+        )
+    )
+    at = inferred_at or utcnow()
+    session.connection().execute(
+        statement,
+        [
+            {"b_report_id": rid, "b_answer": answer, "b_meter": meter, "b_fault": fault, "b_at": at}
+            for rid, answer, meter, fault in answers
+        ],
+    )
