@@ -52,7 +52,7 @@ from gridmend.dispatch.escalation import Escalation
 from gridmend.dispatch.followup import CustomerAnswer
 from gridmend.dispatch.inference import FaultStatus
 from gridmend.dispatch.lifecycle import BEFORE_ARRIVAL, FINAL_STATES, WorkOrderState
-from gridmend.dispatch.notifications import PLAIN_TEXT, EventType, Notification
+from gridmend.dispatch.notifications import PLAIN_TEXT, Notification
 from gridmend.dispatch.planned_outages import PlannedOutage
 from gridmend.dispatch.reports import Report, format_time, report_from_row
 from gridmend.fixtures import GRIDS
@@ -1080,8 +1080,3 @@ def _tagged_inputs(events: Sequence[Any]) -> list[tuple[float, str, dict[str, An
         seen.add(input_id)
         out.append((float(details.get("wall", 0.0)), kind, details))
     return out
-
-
-def plain_event_text(kind: str) -> str:
-    """The plain-language line of an event type (for documentation and the map legend)."""
-    return PLAIN_TEXT[EventType(kind)]
