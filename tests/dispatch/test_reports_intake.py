@@ -3,7 +3,12 @@ GCJ-02/BD-09 resolve to the right service point; ambiguous fixes resolve to the 
 
 from __future__ import annotations
 
+import csv
+import io
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gridmend.dispatch.answers import AnswerKind
 from gridmend.dispatch.inference import OutageEngine
@@ -124,3 +129,16 @@ def test_bad_rows_do_not_lose_the_good_ones_in_the_engine(topology):
         AnswerKind.MERGED,
     ]
     assert [e.line for e in bad] == [4]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.text(max_size=12), min_size=0, max_size=11), max_size=8))
+def test_no_row_however_broken_stops_the_batch(rows):
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(HEADER.strip().split(","))
+    writer.writerows(rows)
+    writer.writerow(["good", "2026-07-20T14:00:00+00:00", "phone", "m1-0", "", "", "", "", ""])
+    reports, bad = read_reports_csv(out.getvalue().splitlines(keepends=True))
+    assert reports[-1].report_id == "good"
+    assert all(e.line >= 2 and e.reason for e in bad)
