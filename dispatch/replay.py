@@ -126,7 +126,7 @@ class ReplaySettings:
     followup_delay_s: float = 1800.0  # … within this long of the restoration
     followup_max: int = 25  # answers drawn per order at most
     callback_every_s: float = 6 * 3600.0  # customers still dark call again …
-    callback_rate: float = 0.01  # … this share of them each period
+    callback_rate: float = 0.01  # … this share of them each period, growing with the wait
     max_days: float = 21.0  # hard stop of the simulated clock
     search_radius_m: float = 500.0  # a crew finds a fault next door within this distance
 
@@ -566,7 +566,10 @@ class StormReplay:
         dark = meters[self._dark(meters)]
         if not len(dark):
             return
-        calling = dark[self.rng.random(len(dark)) < self.s.callback_rate]
+        # The longer they wait, the likelier they call again (capped at 30 % per period).
+        hours = (self.now - self.dark_since[dark]) / 3600.0
+        chance = np.minimum(self.s.callback_rate * (1.0 + hours / 6.0), 0.3)
+        calling = dark[self.rng.random(len(dark)) < chance]
         ids = self.grid.element_ids
         times = self.now + self.rng.uniform(0, self.s.callback_every_s / 2, len(calling))
         batch = [
