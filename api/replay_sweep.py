@@ -111,7 +111,7 @@ def run_sweep(
 
     cluster = None
     if scheduler:
-        client = Client(scheduler)
+        client = Client(scheduler, timeout="15s")
     else:
         cluster = LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None

@@ -39,7 +39,7 @@ from gridmend.dispatch.lifecycle import FINAL_STATES, WorkOrderState
 from gridmend.dispatch.priority import PriorityWeights
 from gridmend.dispatch.reports import HUMAN_CHANNELS, Channel, Report, Scope
 from gridmend.dispatch.rules import InferenceSettings
-from gridmend.geo.routing import ApproximateRouter, Router
+from gridmend.geo.routing import ApproximateRouter, OutOfCoverageError, Router
 from gridmend.topology.elements import Kind
 from gridmend.topology.network import SwitchingRefused, Topology
 
@@ -710,7 +710,10 @@ class StormReplay:
             self._sync_crew(sim.crew_id)
             return
         order = self.centre.dispatcher.orders[sim.job]  # type: ignore[index]
-        route = self.router.eta(sim.position, order.location, geometry=True)
+        try:
+            route = self.router.eta(sim.position, order.location, geometry=True)
+        except OutOfCoverageError:  # off the road data: straight line × detour
+            route = self._fallback.eta(sim.position, order.location, geometry=True)
         if not math.isfinite(route.seconds):
             route = self._fallback.eta(sim.position, order.location, geometry=True)
         sim.route, sim.cum = _route_shape(route.coordinates, sim.position, order.location)

@@ -110,7 +110,15 @@ def generate_crews(
 
 
 def crews_csv_text(crews: list[Crew]) -> str:
-    """The roster in the documented crew CSV format (``parse_crews_csv`` reads it back)."""
+    """The roster in the crew CSV format ``parse_crews_csv`` reads back::
+
+        id,staff_number,skills,depot_lon,depot_lat,shift_start,shift_end
+        C001,1000,lv;mv,109.431234,30.251234,22:00,14:00
+
+    ``skills`` is a ``;``-separated subset of mv, lv, tree, generator, cable; the depot is
+    WGS84 lon/lat; the shift is a daily UTC window ``HH:MM`` (may wrap midnight) or two
+    ISO-8601 instants. Optional columns ``members`` (``;``-separated) and ``vehicle``.
+    """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(
