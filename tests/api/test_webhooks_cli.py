@@ -15,9 +15,13 @@ from tests.api.webhook_support import (  # noqa: F401 - the db fixture
     Receiver,
     ReceiverServer,
     webhook_database,
+    webhook_postgres,
+    webhook_sqlite_template,
 )
 
 runner = CliRunner()
+#: The command line and the routes are the same on both backends; the outbox is tested on both.
+pytestmark = pytest.mark.parametrize("db", ["sqlite"], indirect=True)
 
 
 def test_subscribe_deliver_and_replay_from_the_command_line(

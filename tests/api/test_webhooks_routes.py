@@ -22,7 +22,14 @@ from gridmend.api.ssrf import AllowList
 from gridmend.api.webhooks import WebhookSettings
 from gridmend.db.errors import DomainError
 from gridmend.db.session import Database
-from tests.api.webhook_support import webhook_database  # noqa: F401 - the db fixture
+from tests.api.webhook_support import (  # noqa: F401 - the db fixture
+    webhook_database,
+    webhook_postgres,
+    webhook_sqlite_template,
+)
+
+#: The routes are the same on both backends; the outbox itself is tested on both.
+pytestmark = pytest.mark.parametrize("db", ["sqlite"], indirect=True)
 
 
 def public_dns(host: str, port: int) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
 import time
 import uuid
@@ -16,10 +17,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from gridmend.db.base import load_all_models
 from gridmend.db.migrate import upgrade
 from gridmend.db.session import Database
 
@@ -165,30 +167,58 @@ BACKENDS = [
 ]
 
 
-@pytest.fixture(params=BACKENDS, name="db")
-def webhook_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    """An empty database at head: a new SQLite file, or a new PostGIS schema."""
-    if request.param == "sqlite":
-        db = Database(f"sqlite:///{tmp_path / 'webhooks.sqlite'}")
-        upgrade(db.engine)
-        try:
-            yield db
-        finally:
-            db.dispose()
-        return
+def _new_schema() -> tuple[str, URL]:
     assert POSTGRES_URL is not None
     schema = f"test_webhooks_{uuid.uuid4().hex[:10]}"
     admin = create_engine(POSTGRES_URL)
     with admin.begin() as connection:
         connection.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    admin.dispose()
     url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema},public"})
+    return schema, url
+
+
+@pytest.fixture(scope="session")
+def webhook_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once; each test gets a copy."""
+    path = tmp_path_factory.mktemp("webhooks") / "template.sqlite"
+    db = Database(f"sqlite:///{path}")
+    upgrade(db.engine)
+    db.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def webhook_postgres() -> Iterator[URL]:
+    """A PostGIS schema migrated to head once per run; each test truncates it."""
+    schema, url = _new_schema()
     db = Database(url)
     upgrade(db.engine)
+    db.dispose()
+    try:
+        yield url
+    finally:
+        admin = create_engine(POSTGRES_URL or "")
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS, name="db")
+def webhook_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """An empty database at head: a copy of a migrated SQLite file, or the run's PostGIS
+    schema emptied. ``pytest.mark.parametrize("db", ["sqlite"], indirect=True)`` narrows it."""
+    if request.param == "sqlite":
+        path = tmp_path / "webhooks.sqlite"
+        shutil.copyfile(request.getfixturevalue("webhook_sqlite_template"), path)
+        db = Database(f"sqlite:///{path}")
+    else:
+        db = Database(request.getfixturevalue("webhook_postgres"))
+        tables = ", ".join(f'"{t.name}"' for t in load_all_models().sorted_tables)
+        with db.engine.begin() as connection:
+            connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     try:
         yield db
     finally:
         db.dispose()
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
