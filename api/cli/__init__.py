@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from gridmend.api.cli import db, demo, dispatch, grid, infer, replay, roads, serve, users
+from gridmend.api.cli import (
+    db,
+    demo,
+    dispatch,
+    grid,
+    infer,
+    replay,
+    roads,
+    serve,
+    users,
+    webhooks,
+)
 
 app = typer.Typer(
     name="gridmend",
@@ -24,3 +35,4 @@ app.add_typer(users.users, name="users")
 app.add_typer(users.keys, name="keys")
 app.command("replay")(replay.replay)
 app.command("sweep")(replay.sweep)
+app.add_typer(webhooks.app, name="webhooks")
