@@ -829,9 +829,7 @@ class EngineService:
         if not crew.has_skills(needed):
             lacking = ", ".join(sorted(s.value for s in needed - crew.skills))
             raise CrewConflict(f"crew {crew_id} lacks the skills this job needs: {lacking}")
-        self.centre.now = max(self.centre.now, now)
-        events = dispatcher.assign_to(work_order_id, crew_id, now, f"assigned by {actor}")
-        return Outcome(events=events, notifications=self.centre._notify(events))
+        return self.centre.assign(work_order_id, crew_id, now, f"assigned by {actor}")
 
     def assign(self, work_order_id: str, crew_id: str, actor: str) -> dict[str, Any]:
         with self.lock:

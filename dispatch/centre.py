@@ -156,6 +156,12 @@ class OutageCentre:
             )
         return decision, Outcome(events=events, notifications=self._notify(events))
 
+    def assign(self, work_order_id: str, crew_id: str, now: float, reason: str) -> Outcome:
+        """A dispatcher assigns (or reassigns) a crew by hand; customers hear of it."""
+        self.now = max(self.now, now)
+        events = self.dispatcher.assign_to(work_order_id, crew_id, now, reason)
+        return Outcome(events=events, notifications=self._notify(events))
+
     def gps(self, crew_id: str, lon: float, lat: float, now: float) -> Outcome:
         self.now = max(self.now, now)
         events = self.dispatcher.on_gps(crew_id, lon, lat, now)
