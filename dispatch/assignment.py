@@ -171,6 +171,8 @@ class AssignmentSettings:
     hysteresis_points: float = 5_000.0
     #: How many seconds of travel one priority point is worth.
     seconds_per_point: float = 1.0
+    #: Bonus (seconds) for a pairing that still keeps the fault's arrival promise.
+    on_time_bonus_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -209,6 +211,7 @@ def reoptimise(
     eligible: np.ndarray | None = None,
     settings: AssignmentSettings | None = None,
     must_serve: Sequence[bool] | np.ndarray | None = None,
+    time_left_s: Sequence[float] | np.ndarray | None = None,
 ) -> Plan:
     """Minimum-cost crew → fault assignment (one next job per crew) with hysteresis.
 
@@ -224,13 +227,16 @@ def reoptimise(
         return Plan(unassigned=[f for f, _ in faults])
     allowed = np.ones((n_c, n_f), bool) if eligible is None else np.asarray(eligible, bool)
     bonus = s.seconds_per_point * np.asarray(priorities, dtype=np.float64)
+    left_s = None if time_left_s is None else np.asarray(time_left_s, dtype=np.float64)
     crews = np.arange(n_c)
     cols = np.arange(n_f)
-    pairs = _solve(router, candidates, faults, crews, cols, allowed, bonus, s.cap_s, s)
+    pairs = _solve(router, candidates, faults, crews, cols, allowed, bonus, s.cap_s, s, left_s)
     idle = np.setdiff1d(crews, [i for i, _, _ in pairs])
     left = np.setdiff1d(cols, [j for _, j, _ in pairs])
     if s.fill_cap_s > s.cap_s and idle.size and left.size:
-        pairs += _solve(router, candidates, faults, idle, left, allowed, bonus, s.fill_cap_s, s)
+        pairs += _solve(
+            router, candidates, faults, idle, left, allowed, bonus, s.fill_cap_s, s, left_s
+        )
     if must_serve is not None:
         pairs = _serve_critical(router, candidates, faults, pairs, allowed, bonus, must_serve, s)
     plan = Plan()
@@ -292,6 +298,7 @@ def _solve(
     bonus: np.ndarray,
     cap_s: float,
     s: AssignmentSettings,
+    time_left_s: np.ndarray | None = None,
 ) -> list[tuple[int, int, float]]:
     """One capped matrix + linear_sum_assignment over a crew/fault subset: (i, j, travel)."""
     travel = router.matrix(
@@ -301,6 +308,8 @@ def _solve(
     arrival = ready[:, None] + travel
     ok = np.isfinite(arrival) & allowed[np.ix_(rows, cols)]
     cost = np.where(ok, arrival - bonus[cols][None, :], _FORBIDDEN)
+    if time_left_s is not None and s.on_time_bonus_s > 0:
+        cost -= np.where(ok & (arrival <= time_left_s[cols][None, :]), s.on_time_bonus_s, 0.0)
     where = {faults[j][0]: k for k, j in enumerate(cols.tolist())}
     for r, i in enumerate(rows.tolist()):
         k = where.get(candidates[i].committed_to) if candidates[i].committed_to else None

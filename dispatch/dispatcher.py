@@ -763,6 +763,7 @@ class Dispatcher:
         have = np.array(crew_masks, dtype=np.int64).reshape(-1, 1)
         eligible = (need[None, :] & ~have) == 0
         critical = np.array([self.faults[o.work_order_id].critical > 0 for o in pool])
+        time_left = np.array([self.faults[o.work_order_id].promise_deadline - now for o in pool])
         try:
             plan = reoptimise(
                 self.router,
@@ -772,6 +773,7 @@ class Dispatcher:
                 eligible,
                 self.settings.assignment,
                 must_serve=critical,
+                time_left_s=time_left,
             )
         except OutOfCoverageError:  # plan without the crews and faults off the road network
             rows = np.flatnonzero(self._covered([c.origin for c in candidates]))
@@ -784,6 +786,7 @@ class Dispatcher:
                 eligible[np.ix_(rows, cols)],
                 self.settings.assignment,
                 must_serve=critical[cols],
+                time_left_s=time_left[cols],
             )
         events: list[Event] = []
         planned = {j.fault_id: j for j in plan.jobs}

@@ -213,3 +213,16 @@ def test_storm_replan_goes_ahead_without_a_crew_off_the_road_network(town_router
     assert any(e.type == "reoptimised" for e in events)
     assert dispatcher.order_for_fault("F-0").crew_id == "on-the-road"
     assert "in-the-fields" not in {o.crew_id for o in dispatcher.orders.values()}
+
+
+def test_an_on_time_bonus_favours_the_fault_whose_promise_can_still_be_kept():
+    candidates = [Candidate("c1", at(0, 0))]
+    faults = [("F-lost", at(2_000, 0)), ("F-savable", at(3_000, 0))]
+    left = [60.0, 1_800.0]  # one promise runs out in a minute, the other in half an hour
+    plain = reoptimise(ApproximateRouter(), candidates, faults, [0, 0], time_left_s=left)
+    assert plain.crew_of("F-lost") == "c1"  # nearest wins without the bonus
+    keen = AssignmentSettings(on_time_bonus_s=600.0)
+    plan = reoptimise(
+        ApproximateRouter(), candidates, faults, [0, 0], settings=keen, time_left_s=left
+    )
+    assert plan.crew_of("F-savable") == "c1"
