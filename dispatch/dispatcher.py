@@ -72,6 +72,9 @@ class DispatchSettings:
     escalation: EscalationSettings = field(default_factory=EscalationSettings)
     #: Open orders still waiting for a crew at which :meth:`Dispatcher.tick` re-plans in batch.
     storm_threshold: int = 8
+    #: In storm mode a new (non-critical) fault waits for the tick's batch plan rather than
+    #: being queued on a crew at once.
+    defer_in_storm: bool = True
     #: Farthest a crew is sent for one new fault (seconds of road travel).
     greedy_cap_s: float = 3 * 3600.0
     #: Recompute the current job's route shape on every ETA refresh (else on demand via
@@ -221,7 +224,8 @@ class Dispatcher:
         """
         known = fault.fault_id in self.order_of_fault
         events = self.open_order(fault, now, kind)
-        if known or (self.storm_mode and fault.critical == 0):
+        deferred = self.settings.defer_in_storm and fault.critical == 0 and self.storm_mode
+        if known or deferred:
             return events  # in a storm the next tick plans all waiting work together
         return events + self.dispatch(self.order_of_fault[fault.fault_id], now)
 
