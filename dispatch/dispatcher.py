@@ -340,14 +340,16 @@ class Dispatcher:
         if not travelling:
             return None
         cap = min(self.settings.greedy_cap_s, best.arrival_in_s if best else math.inf)
-        choice = choose_nearest(self.router, fault.location, travelling, cap)
+        try:
+            choice = choose_nearest(self.router, fault.location, travelling, cap)
+        except OutOfCoverageError:
+            return None
         if choice is None or (best is not None and choice.arrival_in_s >= best.arrival_in_s):
             return None
         crew = self.crews[choice.crew_id]
         bumped = self.orders[crew.current_job]  # type: ignore[index]
         reason = f"pre-empted by critical fault {fault.fault_id}"
         events: list[Event] = [self._release(bumped, now, reason)]
-        # The bumped job waits in the crew's queue, ahead of nothing else it had.
         events += self._assign(order, crew, choice, now, "critical customers: pre-empts")
         if crew.current_job != order.work_order_id:  # crew had a queue: put this first
             crew.queue.remove(order.work_order_id)
@@ -355,7 +357,7 @@ class Dispatcher:
                 crew.queue.insert(0, crew.current_job)
             crew.current_job = order.work_order_id
             events += self._refresh_crew(crew, now)
-        events += self.dispatch(bumped.work_order_id, now)
+        events += self.dispatch(bumped.work_order_id, now)  # the bumped job finds a crew again
         return events
 
     def _assign(
