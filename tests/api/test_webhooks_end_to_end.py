@@ -1,0 +1,69 @@
+"""From a caller's report to an integrator's endpoint: the API takes a report carrying a
+callback URL, the engine's notifications land in the outbox with the change, and the delivery
+worker hands them — signed, thin, each id once — to real receivers on loopback."""
+
+from __future__ import annotations
+
+from gridmend.api.delivery import DeliveryWorker
+from gridmend.api.ssrf import AllowList
+from gridmend.api.webhooks import WebhookSettings, new_secret
+from tests.api.conftest import T0, Desk
+from tests.api.scenario import call, meters_under
+from tests.api.webhook_support import Receiver, ReceiverServer
+
+LOOPBACK = AllowList.parse(["127.0.0.1/32"])
+
+
+def test_a_report_with_a_callback_reaches_the_customer_app_and_the_subscribed_integrator(
+    desk: Desk,
+) -> None:
+    desk.app.state.webhook_settings = WebhookSettings(allow=LOOPBACK)
+    callback_secret = new_secret()
+    customer_app = Receiver(callback_secret)
+    integrator = Receiver(secret="whsec_c2V0IGJlbG93")  # replaced by the subscription's secret
+    first, second = meters_under(desk.service.topology, n=2)
+    with ReceiverServer(customer_app) as app_server, ReceiverServer(integrator) as hub:
+        made = desk.client.post(
+            "/v1/webhooks/subscriptions",
+            json={"url": hub.url, "event_types": ["report.merged", "workorder.accepted"]},
+            headers=desk.as_("admin"),
+        )
+        assert made.status_code == 201, made.text
+        integrator.secret = made.json()["secret"]
+        for report_id, meter, at in (("c-1", first, T0), ("c-2", second, T0 + 120)):
+            taken = desk.client.post(
+                "/v1/reports",
+                json=call(
+                    report_id,
+                    meter,
+                    at,
+                    contact="Frau Weber, 0781 555 0199",
+                    callback_url=app_server.url,
+                ),
+                headers=desk.as_("dispatcher"),
+            )
+            assert taken.status_code == 200, taken.text
+        worker = DeliveryWorker(
+            desk.service.db,
+            settings=WebhookSettings(allow=LOOPBACK, callback_secret=callback_secret),
+        )
+        try:
+            worker.drain()
+        finally:
+            worker.close()
+    assert customer_app.requests and integrator.requests
+    assert all(r.verified for r in customer_app.requests + integrator.requests)
+    # At least once, and the receivers see each id exactly once after de-duplication.
+    for receiver in (customer_app, integrator):
+        assert set(receiver.accepted) == set(receiver.payloads)
+        assert all(n >= 1 for n in receiver.accepted.values())
+    customer_types = sorted(p["type"] for p in customer_app.payloads.values())
+    assert customer_types.count("report.received") == 2
+    assert "report.merged" in customer_types
+    hub_types = {p["type"] for p in integrator.payloads.values()}
+    assert hub_types <= {"report.merged", "workorder.accepted"} and "report.merged" in hub_types
+    merged = next(p for p in customer_app.payloads.values() if p["type"] == "report.merged")
+    assert merged["data"]["report_id"] == "c-2" and merged["data"]["status"] == "merged"
+    assert merged["data"]["tracking_url"].startswith("http")
+    everything = b"".join(r.body for r in customer_app.requests + integrator.requests)
+    assert b"Weber" not in everything and b"0781" not in everything  # thin: no contact data
