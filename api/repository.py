@@ -221,6 +221,38 @@ def enqueue(
     return event
 
 
+@dataclass(frozen=True)
+class OutboxRow:
+    """One outbox row to write: a stable id, the event type, its payload and endpoint."""
+
+    event_id: str
+    event_type: str
+    payload: dict[str, Any]
+    endpoint: str | None = None
+    subscription_id: int | None = None
+
+
+def enqueue_many(session: Session, rows: Sequence[OutboxRow]) -> list[OutboxEvent]:
+    """Write many notifications in the caller's transaction with one flush (batch intake)."""
+    now = utcnow()
+    events = [
+        OutboxEvent(
+            event_id=row.event_id,
+            event_type=row.event_type,
+            payload=row.payload,
+            endpoint=row.endpoint,
+            subscription_id=row.subscription_id,
+            created_at=now,
+            available_at=now,
+            attempts=0,
+        )
+        for row in rows
+    ]
+    session.add_all(events)
+    session.flush()
+    return events
+
+
 def enqueue_for_subscribers(
     session: Session, event_type: str, payload: dict[str, Any]
 ) -> list[OutboxEvent]:

@@ -25,7 +25,12 @@ from sqlalchemy.orm import Session
 from standardwebhooks import Webhook
 
 from gridmend.api.models import OutboxEvent
-from gridmend.api.repository import enqueue, existing_event_ids, subscriptions_for
+from gridmend.api.repository import (
+    OutboxRow,
+    enqueue_many,
+    existing_event_ids,
+    list_subscriptions,
+)
 from gridmend.api.ssrf import AllowList, PinnedTarget, Resolver, check_callback_url, system_resolver
 from gridmend.dispatch.notifications import EventType, Notification
 
@@ -51,6 +56,8 @@ STATUS: dict[EventType, str] = {
 THIN_FIELDS = ("answer", "crew", "cause", "kind")
 #: Event data that are epoch seconds, sent as ISO 8601 UTC.
 TIME_FIELDS = ("eta", "expected_completion")
+#: Outbox ids looked up per statement (well under every backend's parameter limit).
+ID_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -137,6 +144,42 @@ def validate_callback_url(
     return check_callback_url(url, (settings or WebhookSettings()).allow, resolver)
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """A notification and where its report wants progress sent (if anywhere)."""
+
+    notification: Notification
+    callback_url: str | None = None
+    tracking_url: str | None = None
+
+
+def enqueue_notifications(session: Session, outgoing: Sequence[Outgoing]) -> list[OutboxEvent]:
+    """Write notifications to the outbox in the caller's transaction: per notification one
+    row for its report's callback URL (id = the notification's stable id) and one per active
+    subscription wanting its type (a derived stable id). Ids already stored are skipped, so
+    a replayed step adds nothing. Three statements whatever the batch size."""
+    subscriptions = list_subscriptions(session, include_inactive=False)
+    rows: dict[str, OutboxRow] = {}
+    for item in outgoing:
+        note = item.notification
+        kind = note.type.value
+        payload = thin_payload(note, item.tracking_url)
+        if item.callback_url:
+            rows[note.event_id] = OutboxRow(note.event_id, kind, payload, item.callback_url)
+        for sub in subscriptions:
+            if sub.event_types and kind not in sub.event_types:
+                continue
+            derived = subscriber_event_id(note.event_id, sub.id)
+            rows[derived] = OutboxRow(derived, kind, payload, sub.url, sub.id)
+    if not rows:
+        return []
+    ids = list(rows)
+    stored: set[str] = set()
+    for start in range(0, len(ids), ID_CHUNK):
+        stored |= existing_event_ids(session, ids[start : start + ID_CHUNK])
+    return enqueue_many(session, [row for event_id, row in rows.items() if event_id not in stored])
+
+
 def enqueue_notification(
     session: Session,
     notification: Notification,
@@ -144,25 +187,5 @@ def enqueue_notification(
     callback_url: str | None = None,
     tracking_url: str | None = None,
 ) -> list[OutboxEvent]:
-    """Write one notification to the outbox, in the caller's transaction: one row for the
-    report's callback URL (id = the notification's stable id) and one per subscription
-    wanting its type. Enqueueing the same notification again adds nothing."""
-    payload = thin_payload(notification, tracking_url)
-    rows: list[tuple[str, str, int | None]] = []
-    if callback_url:
-        rows.append((notification.event_id, callback_url, None))
-    for sub in subscriptions_for(session, notification.type.value):
-        rows.append((subscriber_event_id(notification.event_id, sub.id), sub.url, sub.id))
-    stored = existing_event_ids(session, [event_id for event_id, _, _ in rows])
-    return [
-        enqueue(
-            session,
-            notification.type.value,
-            payload,
-            endpoint=endpoint,
-            subscription_id=subscription_id,
-            event_id=event_id,
-        )
-        for event_id, endpoint, subscription_id in rows
-        if event_id not in stored
-    ]
+    """One notification to the outbox (see :func:`enqueue_notifications`)."""
+    return enqueue_notifications(session, [Outgoing(notification, callback_url, tracking_url)])
