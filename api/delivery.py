@@ -158,7 +158,11 @@ class DeliveryWorker:
     ) -> None:
         self.database = database
         self.settings = settings or WebhookSettings.from_env()
-        self.client = client or httpx.Client(timeout=timeout, follow_redirects=False)
+        # No redirects (a 30x could point inside), no proxies from the environment (the
+        # pinned address must be the one connected to).
+        self.client = client or httpx.Client(
+            timeout=timeout, follow_redirects=False, trust_env=False
+        )
         self.clock = clock
         self.sign_clock = sign_clock
         self.rng = rng or random.Random()
@@ -255,7 +259,10 @@ class DeliveryWorker:
         headers = signed_headers(job.secret, job.event_id, body, self.sign_clock())
         started = time.perf_counter()
         try:
-            response = self.client.send(target.build_request(self.client, body, headers))
+            # Streamed and closed unread: a receiver's body is never loaded into memory.
+            response = self.client.send(
+                target.build_request(self.client, body, headers), stream=True
+            )
             response.close()
         except httpx.TimeoutException as err:
             return Outcome(
