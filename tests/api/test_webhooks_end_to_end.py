@@ -4,10 +4,17 @@ worker hands them — signed, thin, each id once — to real receivers on loopba
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from gridmend.api.app import create_app
 from gridmend.api.delivery import DeliveryWorker
 from gridmend.api.ssrf import AllowList
 from gridmend.api.webhooks import WebhookSettings, new_secret
-from tests.api.conftest import T0, Desk
+from tests.api.conftest import T0, Clock, Desk, add_key, settings_for
 from tests.api.scenario import call, meters_under
 from tests.api.webhook_support import Receiver, ReceiverServer
 
@@ -67,3 +74,32 @@ def test_a_report_with_a_callback_reaches_the_customer_app_and_the_subscribed_in
     assert merged["data"]["tracking_url"].startswith("http")
     everything = b"".join(r.body for r in customer_app.requests + integrator.requests)
     assert b"Weber" not in everything and b"0781" not in everything  # thin: no contact data
+
+
+def test_the_api_process_delivers_in_the_background_while_it_serves(
+    tmp_path: Path, clock: Clock
+) -> None:
+    callback_secret = new_secret()
+    customer_app = Receiver(callback_secret)
+    settings = replace(
+        settings_for(f"sqlite:///{tmp_path / 'gm.sqlite'}", clock, tmp_path / "data"),
+        deliver_webhooks=True,
+    )
+    app = create_app(settings)
+    app.state.webhook_settings = WebhookSettings(allow=LOOPBACK, callback_secret=callback_secret)
+    key = add_key(app.state.service, "intake", "dispatcher")
+    [meter] = meters_under(app.state.service.topology, n=1)
+    with ReceiverServer(customer_app) as server, TestClient(app) as client:
+        taken = client.post(
+            "/v1/reports",
+            json=call("c-1", meter, T0, callback_url=server.url),
+            headers={"X-API-Key": key},
+        )
+        assert taken.status_code == 200, taken.text
+        deadline = time.monotonic() + 30  # a bound, not a timing assertion
+        while not customer_app.payloads and time.monotonic() < deadline:
+            time.sleep(0.05)
+    app.state.service.close()
+    [(event_id, payload)] = customer_app.payloads.items()
+    assert payload["type"] == "report.received" and payload["data"]["report_id"] == "c-1"
+    assert customer_app.requests[0].verified and len(event_id) == 36
