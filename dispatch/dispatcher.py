@@ -72,9 +72,10 @@ class DispatchSettings:
     escalation: EscalationSettings = field(default_factory=EscalationSettings)
     #: Open orders still waiting for a crew at which :meth:`Dispatcher.tick` re-plans in batch.
     storm_threshold: int = 8
-    #: In storm mode a new (non-critical) fault waits for the tick's batch plan rather than
-    #: being queued on a crew at once.
-    defer_in_storm: bool = True
+    #: In storm mode, let a new (non-critical) fault wait for the tick's batch plan instead
+    #: of queueing it on the crew that arrives first at once. Off by default: in the Enshi
+    #: replay queueing at once gave ≈ 4 % lower SAIDI and better promise compliance.
+    defer_in_storm: bool = False
     #: Farthest a crew is sent for one new fault (seconds of road travel).
     greedy_cap_s: float = 3 * 3600.0
     #: Recompute the current job's route shape on every ETA refresh (else on demand via

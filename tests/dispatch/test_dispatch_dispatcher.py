@@ -82,7 +82,7 @@ def test_a_crew_going_off_shift_keeps_its_job_through_a_storm_replan(topology):
 
 
 def test_a_crew_that_finishes_takes_the_best_waiting_order_at_once(topology):
-    settings = DispatchSettings(storm_threshold=2)
+    settings = DispatchSettings(storm_threshold=2, defer_in_storm=True)
     dispatcher = Dispatcher(topology, ApproximateRouter(), [crew("c1", at(0, 0))], settings)
     dispatcher.on_fault(fault("F-1", at(100, 0)), T0)
     wo = dispatcher.order_for_fault("F-1").work_order_id
