@@ -13,7 +13,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
-from sqlalchemy.orm import Session
 
 from gridmend.api import repository as repo
 from gridmend.api.auth import ADMIN, Principal, require
@@ -135,10 +134,6 @@ def _settings(request: Request) -> tuple[WebhookSettings, Resolver]:
     return settings, resolver
 
 
-def _subscription(session: Session, subscription_id: int) -> WebhookSubscription:
-    return repo.subscription(session, subscription_id)
-
-
 # ---------------------------------------------------------------------------------- routes
 @router.post(
     "/subscriptions",
@@ -174,7 +169,7 @@ def subscriptions(
 def unsubscribe(subscription_id: SubscriptionId, request: Request, _: Admin) -> Response:
     """Stop sending to the endpoint; events already parked stay for a later replay."""
     with _database(request).unit_of_work() as session:
-        repo.deactivate_subscription(session, subscription_id)
+        repo.deactivaterepo.subscription(session, subscription_id)
     return Response(status_code=204)
 
 
@@ -184,7 +179,7 @@ def unsubscribe(subscription_id: SubscriptionId, request: Request, _: Admin) -> 
 def replay_subscription(subscription_id: SubscriptionId, request: Request, _: Admin) -> Requeued:
     """The endpoint is fixed: re-activate it and re-queue every dead event it had."""
     with _database(request).unit_of_work() as session:
-        _subscription(session, subscription_id)
+        repo.subscription(session, subscription_id)
         return Requeued(requeued=repo.requeue_dead_for(session, subscription_id))
 
 
@@ -228,7 +223,7 @@ def replay_event(event_id: EventId, request: Request, _: Admin) -> EventOut:
         found = repo.outbox_event(session, event_id)
         if (
             found.subscription_id is not None
-            and not _subscription(session, found.subscription_id).active
+            and not repo.subscription(session, found.subscription_id).active
         ):
             raise Conflict(
                 f"subscription {found.subscription_id} is disabled; replay the subscription "
