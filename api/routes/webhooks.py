@@ -169,7 +169,7 @@ def subscriptions(
 def unsubscribe(subscription_id: SubscriptionId, request: Request, _: Admin) -> Response:
     """Stop sending to the endpoint; events already parked stay for a later replay."""
     with _database(request).unit_of_work() as session:
-        repo.deactivaterepo.subscription(session, subscription_id)
+        repo.deactivate_subscription(session, subscription_id)
     return Response(status_code=204)
 
 
