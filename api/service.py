@@ -493,6 +493,9 @@ class EngineService:
                     ),
                 )
                 done = 0
+                # Remember the order exists even before its first event (no crew free yet),
+                # or the next step would try to create it again.
+                pending.order_events[oid] = 0
             if len(order.events) <= done:
                 continue
             for step in order.events[done:]:

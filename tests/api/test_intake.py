@@ -223,3 +223,35 @@ def test_the_engine_clock_ticks_in_the_background_on_the_injected_clock(tmp_path
         assert service.centre.now >= T0 + 5000
     finally:
         service.close()
+
+
+def test_a_storm_with_more_faults_than_crews_keeps_taking_calls(desk: Desk) -> None:
+    """Orders still waiting for a crew must not be created twice by the next call."""
+    from gridmend.topology import Kind
+
+    topology = desk.service.topology
+    headers = desk.as_("dispatcher")
+    transformers = [
+        topology.grid.element_ids[int(t)]
+        for t in topology.grid.indices_of(Kind.TRANSFORMER)
+        if topology.customers_below(int(t)) >= 20
+    ][:60]
+    n = 0
+    for wave in range(2):
+        batch = []
+        for transformer in transformers:
+            for meter in meters_under(topology, transformer, n=3):
+                n += 1
+                batch.append(call(f"s-{n}", meter, T0 + 60 * wave + n))
+        r = desk.client.post("/v1/reports:batch", json={"reports": batch}, headers=headers)
+        assert r.status_code == 200, r.text
+    single = desk.client.post(
+        "/v1/reports",
+        json=call("s-last", meters_under(topology, n=1)[0], T0 + 600),
+        headers=headers,
+    )
+    assert single.status_code == 200, single.text
+    orders = desk.service.centre.dispatcher.orders
+    waiting = [o for o in orders.values() if not o.events]
+    assert waiting, "the storm should leave some orders waiting for a crew"
+    assert len(orders) > len(desk.service.centre.dispatcher.crews)
