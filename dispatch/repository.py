@@ -359,11 +359,13 @@ def add_fault_members(
         raise UnknownReport(f"no report(s) {', '.join(map(repr, missing[:10]))}")
     at = at or utcnow()
     rows = [{"fault_id": fault_id, "report_pk": pks[r], "added_at": at} for r in ids]
+    # One statement with the rows as parameters (executemany): compiled once and cached,
+    # whatever the batch size, instead of a new multi-row VALUES text per call.
     result = session.execute(
         insert_for(session, FaultMember)
-        .values(rows)
         .on_conflict_do_nothing(index_elements=["fault_id", "report_pk"])
-        .returning(FaultMember.report_pk)
+        .returning(FaultMember.report_pk),
+        rows,
     )
     added = len(result.all())
     session.execute(
