@@ -10,6 +10,7 @@ from gridmend.api.auth import INTAKE, Principal, require
 from gridmend.api.routes.common import idempotent, raw_body, service_of
 from gridmend.api.schemas import BatchAnswer, ErrorBody, ReportAnswer, ReportBatchIn, ReportIn
 from gridmend.api.service import Intake, IntakeResult
+from gridmend.api.ssrf import UnsafeCallbackUrl, precheck_callback_url
 from gridmend.db.errors import DomainError
 from gridmend.dispatch.reports import Report, ReportError, report_from_row
 
@@ -64,6 +65,21 @@ def to_report(body: ReportIn) -> Report:
         raise InvalidReport(str(err)) from None
 
 
+def checked_callback(body: ReportIn, request: Request) -> str | None:
+    """The report's callback URL, refused at once when it can never be safe to call (a
+    private, loopback or link-local address, credentials, a metadata host); names that need
+    DNS are judged again at every send."""
+    if not body.callback_url:
+        return None
+    url = str(body.callback_url)
+    webhook_settings = getattr(request.app.state, "webhook_settings", None)
+    try:
+        precheck_callback_url(url, getattr(webhook_settings, "allow", None))
+    except UnsafeCallbackUrl as err:
+        raise InvalidReport(f"callback_url: {err.reason}") from None
+    return url
+
+
 def _answer_body(result: IntakeResult, request: Request) -> dict[str, Any]:
     tracking = None
     if result.tracking_token:
@@ -104,7 +120,7 @@ def post_report(
     outage window, or rejected with the reason (422; the report is still stored)."""
     _limit(request, principal)
     report = to_report(body)
-    callback = str(body.callback_url) if body.callback_url else None
+    callback = checked_callback(body, request)
 
     def handle() -> tuple[int, Any]:
         service = service_of(request)
@@ -142,6 +158,7 @@ def post_report_batch(
     for index, item in enumerate(body.reports):
         try:
             report = to_report(item)
+            callback = checked_callback(item, request)
         except InvalidReport as err:
             invalid.append(
                 {
@@ -152,7 +169,7 @@ def post_report_batch(
                 }
             )
             continue
-        items.append(Intake(report, str(item.callback_url) if item.callback_url else None))
+        items.append(Intake(report, callback))
 
     def handle() -> tuple[int, Any]:
         results = service.take_reports(items, _base_url(request))

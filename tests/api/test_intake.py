@@ -255,3 +255,16 @@ def test_a_storm_with_more_faults_than_crews_keeps_taking_calls(desk: Desk) -> N
     waiting = [o for o in orders.values() if not o.events]
     assert waiting, "the storm should leave some orders waiting for a crew"
     assert len(orders) > len(desk.service.centre.dispatcher.crews)
+
+
+def test_a_callback_to_a_private_address_is_refused_at_intake(desk: Desk) -> None:
+    [meter] = meters_under(desk.service.topology, n=1)
+    body = call("c-ssrf", meter, T0, callback_url="http://169.254.169.254/latest/meta-data")
+    r = desk.client.post("/v1/reports", json=body, headers=desk.as_("dispatcher"))
+    assert r.status_code == 422
+    assert "callback_url" in r.json()["error"]["message"]
+    batch = {"reports": [body, call("c-ok", meter, T0)]}
+    r = desk.client.post("/v1/reports:batch", json=batch, headers=desk.as_("dispatcher"))
+    assert r.status_code == 200, r.text
+    assert [i["report_id"] for i in r.json()["invalid"]] == ["c-ssrf"]
+    assert r.json()["invalid"][0]["field"] == "callback_url"
