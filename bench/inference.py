@@ -12,24 +12,17 @@ so only its throughput is comparable).
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import argparse
+import gc
+import time
 
-# bench/ holds scripts, not modules: keep their file names (http.py …) from shadowing the
-# standard library when a script is run as ``python bench/<name>.py``.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+import numpy as np
 
-import argparse  # noqa: E402
-import gc  # noqa: E402
-import time  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from gridmend.dispatch.evaluation import dbscan_baseline, score  # noqa: E402
-from gridmend.dispatch.inference import OutageEngine  # noqa: E402
-from gridmend.dispatch.storm_simulator import StormSettings, simulate_storm  # noqa: E402
-from gridmend.topology.network import Topology  # noqa: E402
-from gridmend.topology.synthetic import generate_grid  # noqa: E402
+from gridmend.dispatch.evaluation import dbscan_baseline, score
+from gridmend.dispatch.inference import OutageEngine
+from gridmend.dispatch.storm_simulator import StormSettings, simulate_storm
+from gridmend.topology.network import Topology
+from gridmend.topology.synthetic import generate_grid
 
 TARGET_RATE = 20_000.0
 TARGET_P99_MS = 1.0

@@ -12,23 +12,16 @@ reports per work order ≥ 2, and strictly better than the baseline.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import argparse
+import time
+from dataclasses import dataclass, field
 
-# bench/ holds scripts, not modules: keep their file names (http.py …) from shadowing the
-# standard library when a script is run as ``python bench/<name>.py``.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
-
-import argparse  # noqa: E402
-import time  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-
-from gridmend.dispatch.evaluation import Score, dbscan_baseline, observable, run_engine, score  # noqa: E402
-from gridmend.dispatch.resolution import Resolver  # noqa: E402
-from gridmend.dispatch.storm_simulator import simulate_storm  # noqa: E402
-from gridmend.topology.loading import load_grid  # noqa: E402
-from gridmend.topology.network import Topology  # noqa: E402
-from gridmend.topology.synthetic import generate_grid  # noqa: E402
+from gridmend.dispatch.evaluation import Score, dbscan_baseline, observable, run_engine, score
+from gridmend.dispatch.resolution import Resolver
+from gridmend.dispatch.storm_simulator import simulate_storm
+from gridmend.topology.loading import load_grid
+from gridmend.topology.network import Topology
+from gridmend.topology.synthetic import generate_grid
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """HTTP intake figures: outage reports per second through the API, persisted, one report per
 request and in batches, on this machine with the load generator on loopback.
 
-Run: ``.venv/bin/python bench/http.py [--quick] [--postgres]``
+Run: ``.venv/bin/python bench/http_intake.py [--quick] [--postgres]``
 
 The app (``create_app`` on the bundled Oberrhein grid, engine ticker off, intake limits
 lifted) is served by uvicorn in a separate process on 127.0.0.1; this process generates the
@@ -19,24 +19,18 @@ Database: a fresh SQLite file, or with ``--postgres`` a throw-away schema on
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# This script is named http.py; run as a script its folder heads sys.path and would shadow the
-# standard library's http package (used by urllib, httpx, uvicorn). Take the folder out first.
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)
-
 import argparse
 import asyncio
 import os
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
