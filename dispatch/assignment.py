@@ -288,6 +288,18 @@ def _serve_critical(
     return [(i, j, t) for i, (j, t) in job_of.items()]
 
 
+def _matrix_by_place(
+    router: Router, origins: list[LonLat], destinations: list[LonLat], cap_s: float
+) -> np.ndarray:
+    """Travel matrix routed once per distinct origin: at the start of a storm most crews
+    still stand at a handful of depots."""
+    places, inverse = np.unique(np.asarray(origins, dtype=np.float64), axis=0, return_inverse=True)
+    if len(places) == len(origins):
+        return router.matrix(origins, destinations, cap_s=cap_s)
+    unique = router.matrix([tuple(p) for p in places.tolist()], destinations, cap_s=cap_s)
+    return unique[inverse.ravel()]
+
+
 def _solve(
     router: Router,
     candidates: Sequence[Candidate],
@@ -301,8 +313,8 @@ def _solve(
     time_left_s: np.ndarray | None = None,
 ) -> list[tuple[int, int, float]]:
     """One capped matrix + linear_sum_assignment over a crew/fault subset: (i, j, travel)."""
-    travel = router.matrix(
-        [candidates[i].origin for i in rows], [faults[j][1] for j in cols], cap_s=cap_s
+    travel = _matrix_by_place(
+        router, [candidates[i].origin for i in rows], [faults[j][1] for j in cols], cap_s
     )
     ready = np.array([candidates[i].ready_in_s for i in rows], dtype=np.float64)
     arrival = ready[:, None] + travel

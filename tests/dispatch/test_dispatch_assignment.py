@@ -226,3 +226,19 @@ def test_an_on_time_bonus_favours_the_fault_whose_promise_can_still_be_kept():
         ApproximateRouter(), candidates, faults, [0, 0], settings=keen, time_left_s=left
     )
     assert plan.crew_of("F-savable") == "c1"
+
+
+def test_crews_at_one_depot_are_routed_once_and_each_still_gets_a_job():
+    calls = []
+
+    class Counting(ApproximateRouter):
+        def matrix(self, origins, destinations, cap_s=float("inf")):
+            calls.append(len(origins))
+            return super().matrix(origins, destinations, cap_s)
+
+    depot = at(0, 0)
+    crews = [Candidate(f"c{i}", depot) for i in range(5)]
+    faults = [(f"F{j}", at(500.0 * j, 0)) for j in range(8)]
+    plan = reoptimise(Counting(), crews, faults, [0] * 8)
+    assert calls == [1] and len(plan.jobs) == 5
+    assert {j.fault_id for j in plan.jobs} == {"F0", "F1", "F2", "F3", "F4"}
