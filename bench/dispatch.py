@@ -12,19 +12,12 @@ Targets (issue #5): nearest crew of 500 < 20 ms per fault; 500 × 5 000 matrix <
 ≥ 25× networkx; assignment of 300 crews × 3 000 open faults < 1 s including the matrix.
 """
 
-# ruff: noqa: E402  (the sys.path fix below must run before the other imports)
 from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-# Run as a script, this folder is sys.path[0]; keep sibling bench files (bench/http.py …)
-# from shadowing standard-library modules.
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import argparse
 import gc
 import statistics
+import sys
 import time
 
 import networkx as nx
