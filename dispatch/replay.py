@@ -15,8 +15,9 @@ the feeder above it is repaired until its own crew comes. Restorations send AMI 
 messages (meters with AMI whose backhaul survived), customers answer the follow-up, and
 customers still dark call again; the dispatcher reopens or splits on the answers.
 
-Without a truth (a historical call log only), every work order's suspected device is taken
-as a true fault from its first report on ("log mode").
+Without a truth (a historical call log only), a crew finds each work order's suspected
+device failed since the order's first report ("log mode": the outage as the utility saw it;
+customers and meters send nothing beyond the log, so no follow-up answers either).
 """
 
 from __future__ import annotations
@@ -313,6 +314,7 @@ class StormReplay:
         self.true_grid = Topology(topology.grid)
         n = len(self.grid)
         self.dark_since = np.full(n, np.nan)
+        self.last_lit = np.full(n, -np.inf)
         self._deltas: list[tuple[float, int]] = []
         self._durations: list[np.ndarray] = []
         self.interruptions = 0
@@ -407,12 +409,16 @@ class StormReplay:
 
     # ------------------------------------------------------------------ truth
     def _darken(self, device: int, t: float) -> None:
+        """Take a device out in the true grid from ``t`` (a backdated ``t`` never reaches
+        back before a meter's last restoration, so no customer-minute counts twice)."""
         result = self.true_grid.set_in_service(self.grid.element_ids[device], False)
         off = result.deenergised
         if len(off):
-            self.dark_since[off] = t
+            starts = np.maximum(t, self.last_lit[off])
+            self.dark_since[off] = starts
             self.interruptions += len(off)
-            self._deltas.append((t, len(off)))
+            when, count = np.unique(starts, return_counts=True)
+            self._deltas.extend(zip(when.tolist(), count.tolist(), strict=True))
 
     def _light(self, device: int, t: float) -> np.ndarray:
         result = self.true_grid.set_in_service(self.grid.element_ids[device], True)
@@ -420,6 +426,7 @@ class StormReplay:
         if len(on):
             self._durations.append(t - self.dark_since[on])
             self.dark_since[on] = np.nan
+            self.last_lit[on] = t
             self._deltas.append((t, -len(on)))
         return on
 
@@ -460,12 +467,15 @@ class StormReplay:
         record = next(r for r in reversed(self.records) if r.truth_id == f.truth_id)
         record.restored_at, record.restored_by = t, by
         self._send_restores(on, t)
-        if by != "self":
+        if by != "self" and not self.log_mode:
             self._crew_confirms(on, t)
         return on
 
     def _send_restores(self, meters: np.ndarray, t: float) -> None:
-        """AMI restore messages from meters whose AMI and backhaul work, 30–45 s later."""
+        """AMI restore messages from meters whose AMI and backhaul work, 30–45 s later
+        (in log mode the log already holds the meters' messages)."""
+        if self.log_mode:
+            return
         ami = meters[self.has_ami[meters]]
         if not len(ami):
             return
@@ -560,7 +570,11 @@ class StormReplay:
         self._handle(self.centre.take_reports(keep))
 
     def _on_callbacks(self) -> None:
-        """Customers still without power call again (the engine merges or re-opens)."""
+        """Customers still without power call again (the engine merges or re-opens).
+
+        Not in log mode: the call log already holds every call customers made."""
+        if self.log_mode:
+            return
         self._push(self.now + self.s.callback_every_s, "callbacks", ())
         meters = self.topology.meters
         dark = meters[self._dark(meters)]
@@ -607,28 +621,28 @@ class StormReplay:
                 continue
             if not isinstance(event, DispatchEvent):
                 continue
-            if event.type == "work_order_created" and self.log_mode:
-                self._log_mode_fault(event)
             if event.crew_id is not None:
                 touched.append(event.crew_id)
         for crew_id in dict.fromkeys(touched):
             self._sync_crew(crew_id)
 
-    def _log_mode_fault(self, event: DispatchEvent) -> None:
-        """Without a truth, the suspected device is taken to have failed at first report."""
-        oid = event.work_order_id
-        view = self.centre.dispatcher.faults.get(oid) if oid else None
-        if view is None or view.device < 0 or view.device in self._active:
-            return
+    def _log_mode_fault(self, oid: str) -> int | None:
+        """Without a truth, the crew finds the suspected device failed, since the order's
+        first report (the outage as the utility saw it)."""
+        view = self.centre.dispatcher.faults.get(oid)
+        order = self.centre.dispatcher.orders[oid]
+        if view is None or order.reopens or view.device < 0 or view.device in self._active:
+            return None
         if self.topology.kind(view.device) in (Kind.SOURCE, Kind.METER, Kind.LINE, Kind.BUSBAR):
-            return
+            return None
         if not self.true_grid.is_energised(view.device):
-            return  # already dark under another fault
+            return None  # already dark under another fault
         k = len(self.truth_faults)
         self.truth_faults.append(
             TruthFault(f"L{k + 1:04d}", view.device, view.first_report_time, None, "reported")
         )
         self._on_fail(k)
+        return k
 
     # ------------------------------------------------------------------ crews
     def _sync_crew(self, crew_id: str) -> None:
@@ -752,6 +766,8 @@ class StormReplay:
         self._handle(self._crew_event(sim, "arrived", position=sim.position))
         self._handle(self._crew_event(sim, "diagnosing"))
         k = self._true_fault_for(order.device)
+        if k is None and self.log_mode:
+            k = self._log_mode_fault(order.work_order_id)
         sim.fixing = k
         kind = None
         if k is not None:
@@ -797,13 +813,15 @@ class StormReplay:
                 self.centre.crew_event(sim.crew_id, oid, "restored", self.now, cause=cause)
             )
             follow = self.centre.dispatcher.followups.get(oid)
-            if follow is not None and len(follow.meters):
+            if follow is not None and len(follow.meters) and not self.log_mode:
                 self._push(self.now + self.s.followup_delay_s, "followup", (oid,))
                 self._callbacks_after_repair(follow.meters)
         self._sync_crew(sim.crew_id)
 
     def _callbacks_after_repair(self, meters: np.ndarray) -> None:
         """Customers the crew left dark (a nested fault below) call soon after."""
+        if self.log_mode:
+            return
         dark = meters[self._dark(meters)]
         if not len(dark):
             return

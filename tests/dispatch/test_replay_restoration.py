@@ -177,3 +177,19 @@ def test_repair_times_grow_with_storm_severity():
     ]
     assert np.median(calm) == pytest.approx(3 * 3600, rel=0.3)
     assert np.allclose(np.array(severe) / np.array(calm), 2.0)
+
+
+def test_a_call_log_without_truth_restores_the_outages_the_engine_found(thunderstorm):
+    result = replay_storm(
+        thunderstorm.topology,
+        thunderstorm.router,
+        thunderstorm.crews,
+        thunderstorm.reports,
+        seed=1,
+    )
+    assert result.faults and all(f.truth_id.startswith("L") for f in result.faults)
+    assert all(f.restored_at is not None for f in result.faults)
+    assert result.still_out == 0
+    # Backdated outages never count a customer twice.
+    assert result.timeline_out.max() <= result.customers_served
+    assert compute_kpis(result)["inference"] is None  # nothing to score against
