@@ -257,8 +257,10 @@ def florence_scenario(
     grid: str = "oberrhein",
     intensity: float = 0.8,
     hurdat2: str | None = None,
+    storm_name: str = "FLORENCE 2018",
 ) -> Scenario:
-    """Hurricane Florence (2018) transposed onto a grid, failures by wind fragility."""
+    """A hurricane best track (default Florence 2018, from the bundled HURDAT2 extract or
+    any HURDAT2 file) transposed onto a grid, failures by wind fragility."""
     from gridmend.fixtures import HERE, HURDAT2
     from gridmend.geo.hurricane import interpolate, read_hurdat2, transpose
     from gridmend.topology.loading import load_grid
@@ -270,7 +272,7 @@ def florence_scenario(
         float(np.nanmean(topology.grid.lat[meters])),
     )
     start = datetime(2026, 9, 14, 6, 0, tzinfo=UTC)
-    track = read_hurdat2(hurdat2 or HERE / HURDAT2, "FLORENCE 2018")
+    track = read_hurdat2(hurdat2 or HERE / HURDAT2, storm_name)
     track = transpose(interpolate(track), centre, start_time=start.timestamp() + 3 * 3600)
     failures = wind_damage(topology, track, np.random.default_rng([seed, 18]), intensity=intensity)
     first = min((f.time for f in failures), default=start.timestamp())
@@ -279,7 +281,7 @@ def florence_scenario(
     )
     roster = generate_crews(crews, substation_depots(topology, 3), seed)
     return scenario_from_failures(
-        "florence",
+        "florence" if storm_name == "FLORENCE 2018" else storm_name.lower().replace(" ", "-"),
         topology,
         failures,
         roster,
@@ -287,7 +289,8 @@ def florence_scenario(
         storm,
         ReplaySettings(severity=1.3, ami_backhaul_loss=0.4),
         footprint=shapely.LineString(np.column_stack([track.lon, track.lat])).buffer(0.5),
-        description=f"Hurricane Florence (2018) transposed onto {grid}, intensity ×{intensity}.",
+        description=f"Hurricane {storm_name.title()} transposed onto {grid}, "
+        f"intensity ×{intensity}.",
     )
 
 
@@ -318,12 +321,22 @@ def generated_storm_scenario(
 SCENARIOS = ("enshi", "florence")
 
 
-def named_scenario(name: str, seed: int = 0, crews: int | None = None) -> Scenario:
-    """A shipped scenario by name (ValueError names the unknown one)."""
+def named_scenario(
+    name: str,
+    seed: int = 0,
+    crews: int | None = None,
+    *,
+    hurdat2: str | None = None,
+    storm_name: str | None = None,
+) -> Scenario:
+    """A shipped scenario by name (ValueError names the unknown one). ``florence`` takes
+    another best track with ``hurdat2`` (a HURDAT2 file) and ``storm_name``."""
     if name == "enshi":
         return enshi_scenario(seed, crews or 80)
     if name == "florence":
-        return florence_scenario(seed, crews or 12)
+        return florence_scenario(
+            seed, crews or 12, hurdat2=hurdat2, storm_name=storm_name or "FLORENCE 2018"
+        )
     raise ValueError(f"unknown scenario {name!r} (expected one of {', '.join(SCENARIOS)})")
 
 

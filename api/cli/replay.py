@@ -172,6 +172,18 @@ def replay(
             "--scenario", help=f"Generated storm instead of --reports: {', '.join(SCENARIOS)}."
         ),
     ] = None,
+    hurdat2: Annotated[
+        Path | None,
+        typer.Option(
+            "--hurdat2",
+            help="HURDAT2 best-track file for --scenario florence "
+            "(e.g. ../shared/data/storms/hurdat2_atlantic_1970_onward.txt).",
+        ),
+    ] = None,
+    storm_name: Annotated[
+        str | None,
+        typer.Option("--storm", help="Storm in the HURDAT2 file, e.g. 'MICHAEL 2018'."),
+    ] = None,
     crew_count: Annotated[
         int | None, typer.Option("--crew-count", help="Crews for a generated scenario.")
     ] = None,
@@ -206,8 +218,22 @@ def replay(
             fail(f"--scenario {scenario!r}: unknown (expected one of {', '.join(SCENARIOS)})")
         if crew_count is not None and crew_count <= 0:
             fail(f"--crew-count {crew_count}: must be positive")
-        with console.status(f"building scenario {scenario} …"):
-            sc = named_scenario(scenario, seed, crew_count)
+        _existing(hurdat2, "--hurdat2")
+        if (hurdat2 or storm_name) and scenario != "florence":
+            fail("--hurdat2/--storm go with --scenario florence (a hurricane best track)")
+        from gridmend.geo.hurricane import StormTrackError
+
+        try:
+            with console.status(f"building scenario {scenario} …"):
+                sc = named_scenario(
+                    scenario,
+                    seed,
+                    crew_count,
+                    hurdat2=str(hurdat2) if hurdat2 else None,
+                    storm_name=storm_name,
+                )
+        except (StormTrackError, ValueError) as err:
+            fail(f"--scenario {scenario}: {err}")
         if crews is not None:
             from gridmend.dispatch.crews import parse_crews_csv
             from gridmend.dispatch.errors import CrewFileError
