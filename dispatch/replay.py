@@ -232,7 +232,6 @@ class _SimCrew:
     busy_s: float = 0.0
     fixing: int | None = None  # truth fault index being repaired
     repair_end: float | None = None
-    seq: int = 0
     track: list[tuple[float, float, float]] = field(default_factory=list)
 
     def where(self, t: float) -> LonLat:
@@ -316,6 +315,7 @@ class StormReplay:
         self.dark_since = np.full(n, np.nan)
         self.last_lit = np.full(n, -np.inf)
         self._deltas: list[tuple[float, int]] = []
+        self._out = 0  # customers out now
         self._durations: list[np.ndarray] = []
         self.interruptions = 0
         self._active: dict[int, int] = {}  # true device → truth fault index (started, not fixed)
@@ -396,7 +396,7 @@ class StormReplay:
         return self._result()
 
     def _out_now(self) -> int:
-        return int(sum(d for _, d in self._deltas))
+        return self._out
 
     def _finished(self) -> bool:
         if any(k not in ("tick", "callbacks") for _, _, k, _ in self._heap):
@@ -419,6 +419,7 @@ class StormReplay:
             self.interruptions += len(off)
             when, count = np.unique(starts, return_counts=True)
             self._deltas.extend(zip(when.tolist(), count.tolist(), strict=True))
+            self._out += len(off)
 
     def _light(self, device: int, t: float) -> np.ndarray:
         result = self.true_grid.set_in_service(self.grid.element_ids[device], True)
@@ -428,6 +429,7 @@ class StormReplay:
             self.dark_since[on] = np.nan
             self.last_lit[on] = t
             self._deltas.append((t, -len(on)))
+            self._out -= len(on)
         return on
 
     def _dark(self, meters: np.ndarray) -> np.ndarray:
@@ -693,7 +695,6 @@ class StormReplay:
             sim.busy_since = None
 
     def _crew_event(self, sim: _SimCrew, state: str, **kw) -> Outcome:
-        sim.seq += 1
         return self.centre.crew_event(sim.crew_id, sim.job, state, self.now, **kw)  # type: ignore[arg-type]
 
     def _on_crew(self, crew_id: str, token: int, step: str) -> None:
