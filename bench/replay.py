@@ -11,17 +11,11 @@ same storm with each dispatch strategy and prints SAIDI and arrival-promise comp
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-# Run as a script, this folder comes first on sys.path, where bench/http.py would shadow the
-# standard library's http package (which pyproj needs); drop it.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-from gridmend.dispatch.kpis import compute_kpis  # noqa: E402
-from gridmend.dispatch.replay import STRATEGIES, replay_storm  # noqa: E402
-from gridmend.dispatch.scenarios import enshi_scenario  # noqa: E402
+from gridmend.dispatch.kpis import compute_kpis
+from gridmend.dispatch.replay import STRATEGIES, replay_storm
+from gridmend.dispatch.scenarios import enshi_scenario
 
 
 def replay(sc, strategy: str, seed: int):
