@@ -96,40 +96,35 @@ def _step(
     return idempotent(request, principal, key, raw, handle, required=True)
 
 
-@router.post("/jobs/{work_order_id}/accept", responses=ERRORS, summary="Accept the job")
-def accept(
-    work_order_id: str,
-    body: CrewStepIn,
-    request: Request,
-    principal: Principal = Depends(crew_only),
-    key: str = IDEMPOTENCY,
-    raw: bytes = Depends(raw_body),
+def _plain_step(action: str):
+    """A route handler for a step that carries nothing but the common fields."""
+
+    def handler(
+        work_order_id: str,
+        body: CrewStepIn,
+        request: Request,
+        principal: Principal = Depends(crew_only),
+        key: str = IDEMPOTENCY,
+        raw: bytes = Depends(raw_body),
+    ):
+        return _step(request, principal, key, raw, work_order_id, action, body)
+
+    handler.__name__ = action.replace("-", "_")
+    return handler
+
+
+for _action, _summary in (
+    ("accept", "Accept the job"),
+    ("en-route", "Set off for the job"),
+    ("arrive", "Arrived on site"),
 ):
-    return _step(request, principal, key, raw, work_order_id, "accept", body)
-
-
-@router.post("/jobs/{work_order_id}/en-route", responses=ERRORS, summary="Set off for the job")
-def en_route(
-    work_order_id: str,
-    body: CrewStepIn,
-    request: Request,
-    principal: Principal = Depends(crew_only),
-    key: str = IDEMPOTENCY,
-    raw: bytes = Depends(raw_body),
-):
-    return _step(request, principal, key, raw, work_order_id, "en-route", body)
-
-
-@router.post("/jobs/{work_order_id}/arrive", responses=ERRORS, summary="Arrived on site")
-def arrive(
-    work_order_id: str,
-    body: CrewStepIn,
-    request: Request,
-    principal: Principal = Depends(crew_only),
-    key: str = IDEMPOTENCY,
-    raw: bytes = Depends(raw_body),
-):
-    return _step(request, principal, key, raw, work_order_id, "arrive", body)
+    router.add_api_route(
+        f"/jobs/{{work_order_id}}/{_action}",
+        _plain_step(_action),
+        methods=["POST"],
+        responses=ERRORS,
+        summary=_summary,
+    )
 
 
 @router.post(
@@ -173,16 +168,13 @@ def restore(
     return _step(request, principal, key, raw, work_order_id, "restore", body, photos=body.photos)
 
 
-@router.post("/jobs/{work_order_id}/close", responses=ERRORS, summary="Close a restored job")
-def close(
-    work_order_id: str,
-    body: CrewStepIn,
-    request: Request,
-    principal: Principal = Depends(crew_only),
-    key: str = IDEMPOTENCY,
-    raw: bytes = Depends(raw_body),
-):
-    return _step(request, principal, key, raw, work_order_id, "close", body)
+router.add_api_route(
+    "/jobs/{work_order_id}/close",
+    _plain_step("close"),
+    methods=["POST"],
+    responses=ERRORS,
+    summary="Close a restored job",
+)
 
 
 @router.post("/positions", responses=ERRORS, summary="Batched GPS pings (device time)")
