@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, NoReturn
+from collections.abc import Callable
+from typing import Annotated, Any, NoReturn
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from gridmend.api.cli.output import console, emit_json, fail
 from gridmend.db.migrate import current_revision, head_revision, upgrade
@@ -44,6 +46,21 @@ def fail_database(database: Database, err: SQLAlchemyError) -> NoReturn:
     """Name the database (password hidden) and the driver's complaint, then exit."""
     detail = str(err.orig) if getattr(err, "orig", None) is not None else str(err)
     fail(f"{_redacted(database)}: {err.__class__.__name__}: {detail.strip().splitlines()[0]}")
+
+
+def write_once(url: str | None, write: Callable[[Session], dict[str, Any]]) -> dict[str, Any]:
+    """Run ``write`` in one transaction on an up-to-date schema; a readable CLI error (the
+    database named, password hidden) instead of a trace when anything goes wrong."""
+    database = open_database(url)
+    try:
+        if current_revision(database.engine) != head_revision():
+            fail("the database schema is not up to date; run: gridmend db upgrade")
+        with database.unit_of_work() as session:
+            return write(session)
+    except SQLAlchemyError as err:
+        fail_database(database, err)
+    finally:
+        database.dispose()
 
 
 @app.command("upgrade")

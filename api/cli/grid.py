@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from gridmend.api.cli.db import UrlOpt
 from gridmend.api.cli.output import console, emit_json, fail
 from gridmend.topology import GridValidationError, Topology
 from gridmend.topology.loading import load_grid
@@ -68,40 +69,27 @@ def trace(grid: GridArg, meter_id: str, json_output: JsonOpt = False) -> None:
 @app.command("import")
 def import_(
     grid: GridArg,
-    url: Annotated[
-        str | None,
-        typer.Option(
-            "--url", help="Database URL; default: $GRIDMEND_DATABASE_URL, else ./gridmend.sqlite."
-        ),
-    ] = None,
+    url: UrlOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Store a grid in the database as its next snapshot version, in one transaction."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from gridmend.api.cli.db import fail_database, open_database
-    from gridmend.db.migrate import current_revision, head_revision
+    from gridmend.api.cli.db import write_once
     from gridmend.topology.repository import import_grid
 
     topology = open_topology(grid)  # a grid that does not trace is refused before any write
-    database = open_database(url)
-    try:
-        if current_revision(database.engine) != head_revision():
-            fail("the database schema is not up to date; run: gridmend db upgrade")
-        with database.unit_of_work() as session:
-            snapshot = import_grid(session, topology, source=grid)
-            result = {
-                "grid": snapshot.name,
-                "version": snapshot.version,
-                "snapshot_id": snapshot.id,
-                "elements": snapshot.element_count,
-                "buses": snapshot.bus_count,
-                "meters": snapshot.meter_count,
-            }
-    except SQLAlchemyError as err:
-        fail_database(database, err)
-    finally:
-        database.dispose()
+
+    def write(session) -> dict[str, object]:
+        snapshot = import_grid(session, topology, source=grid)
+        return {
+            "grid": snapshot.name,
+            "version": snapshot.version,
+            "snapshot_id": snapshot.id,
+            "elements": snapshot.element_count,
+            "buses": snapshot.bus_count,
+            "meters": snapshot.meter_count,
+        }
+
+    result = write_once(url, write)
     if json_output:
         emit_json(result)
         return

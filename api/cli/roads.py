@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from gridmend.api.cli.db import UrlOpt
 from gridmend.api.cli.output import console, emit_json, fail
 from gridmend.geo.coordinates import normalise_crs, to_wgs84
 from gridmend.geo.osm_loader import RoadNetworkError, load_road_graph
@@ -98,39 +99,26 @@ def eta(
 @app.command("import")
 def import_(
     roads: RoadsArg,
-    url: Annotated[
-        str | None,
-        typer.Option(
-            "--url", help="Database URL; default: $GRIDMEND_DATABASE_URL, else ./gridmend.sqlite."
-        ),
-    ] = None,
+    url: UrlOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Store a road network in the database as its next version, in one transaction."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from gridmend.api.cli.db import fail_database, open_database
-    from gridmend.db.migrate import current_revision, head_revision
+    from gridmend.api.cli.db import write_once
     from gridmend.geo.repository import import_road_network
 
     graph = _open(roads)  # an unreadable file is refused before any write
-    database = open_database(url)
-    try:
-        if current_revision(database.engine) != head_revision():
-            fail("the database schema is not up to date; run: gridmend db upgrade")
-        with database.unit_of_work() as session:
-            network = import_road_network(session, graph, source=roads)
-            result = {
-                "roads": network.name,
-                "version": network.version,
-                "network_id": network.id,
-                "nodes": network.node_count,
-                "edges": network.edge_count,
-            }
-    except SQLAlchemyError as err:
-        fail_database(database, err)
-    finally:
-        database.dispose()
+
+    def write(session) -> dict[str, object]:
+        network = import_road_network(session, graph, source=roads)
+        return {
+            "roads": network.name,
+            "version": network.version,
+            "network_id": network.id,
+            "nodes": network.node_count,
+            "edges": network.edge_count,
+        }
+
+    result = write_once(url, write)
     if json_output:
         emit_json(result)
         return
