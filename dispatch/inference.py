@@ -9,6 +9,8 @@ device chain) dict work:
   gasp: confirmed), by a SCADA trip, or by *roll-up*: enough of its parts report and every
   quiet part is plausible at the pooled report rate (Poisson), with AMI silence weighed by
   how often an area's backhaul fails (see :class:`~gridmend.dispatch.rules.RollUpRule`);
+  below an MV device the quiet transformer areas inside reporting parts count too, and the
+  parts must have sent their last gasps together (a flood takes transformers out one by one);
 - a *fault* is a predicted candidate with no predicted ancestor (a root). A new root absorbs
   the faults and stray reports below it; the oldest absorbed fault keeps its id;
 - restore evidence (AMI restore, "power is back") proves a meter's whole chain live: the
@@ -26,6 +28,7 @@ so the shell can notify the caller.
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 from dataclasses import dataclass, field, replace
 
@@ -87,6 +90,7 @@ class _Out:
     scope: Scope | None
     report_ids: list[str]
     judged_customer_side: bool = False  # a repeat call by the same household cannot undo it
+    gasp_time: float = 0.0  # when its last gasp came (if ``gasped``)
 
 
 class OutageEngine:
@@ -122,6 +126,8 @@ class OutageEngine:
         self._rolled: set[int] = set()
         self._roll_cache: dict[int, tuple[int, int, bool]] = {}
         self._sub_gasp: dict[int, int] = {}
+        self._sub_gasp_time: dict[int, float] = {}  # sum of gasp times (minus epoch) per subtree
+        self._epoch: float | None = None
         self._sub_out: dict[int, int] = {}
         self._root_fault: dict[int, Fault] = {}
         self._roots_below: dict[int, set[int]] = {}
@@ -185,6 +191,8 @@ class OutageEngine:
         for c, p in self._parent.items():
             if p >= 0:
                 self._kids.setdefault(p, []).append(c)
+        self._is_transformer = set(np.flatnonzero(is_transformer).tolist())
+        self._area_lists: dict[int, tuple[int, ...]] = {}
         self._customers: dict[int, int] = dict(
             zip(candidates.tolist(), t._subtree_meter_count[candidates].tolist(), strict=True)
         )
@@ -421,11 +429,14 @@ class OutageEngine:
             if (strong and not state.strong) or (gasp and not state.gasped):
                 self._count(key, state, -1)
                 state.strong = state.strong or strong
+                if gasp and not state.gasped:
+                    state.gasp_time = report.time
                 state.gasped = state.gasped or gasp
                 self._count(key, state, +1)
                 self._reevaluate(leaf, adding=True)
         else:
             state = _Out(leaf, strong, gasp, report.time, report.scope, [report.report_id])
+            state.gasp_time = report.time if gasp else 0.0
             self._add_out(key, state)
         answer = self._answer_for(report, key, before)
         if answer.kind == AnswerKind.CUSTOMER_SIDE and state.report_ids == [report.report_id]:
@@ -574,6 +585,8 @@ class OutageEngine:
             return False
         if reports < rule.min_reports or reports < rule.min_rate * seen_customers:
             return False
+        if not self._went_dark_together(c):
+            return False
         # Inside one transformer area the AMI concentrator is shared: if some meters of it
         # sent last gasps, the backhaul works, and quiet parts are judged at the full rate.
         # Elsewhere a part without gasps may simply have lost its backhaul: compare its
@@ -585,6 +598,9 @@ class OutageEngine:
         quiet_areas = 0
         quiet: list[tuple[int, int]] = []  # (device, customers) of the quiet parts
         threshold = rule.silence_p
+        # Below an MV device, parts holding several transformer areas are weighed area by
+        # area (see below); here they only face the single-part test.
+        by_area = c not in self._in_area
         for k, (n, r, g) in zip(keys, parts, strict=True):
             if g:
                 continue
@@ -593,10 +609,32 @@ class OutageEngine:
                 continue
             if _poisson_cdf(r, expected) < threshold:
                 return False
+            if by_area and k >= 0 and k not in self._is_transformer:
+                continue
             quiet_reports += r
             quiet_expected += expected
             quiet_areas += self._areas.get(k, 0) if k >= 0 else 0
             quiet.append((k, n))
+        # A part that reports may still hide quiet transformer areas: a flood darkens most
+        # transformers of a recloser zone one by one, and every lateral then has callers,
+        # but the areas the water missed stay silent. If ``c`` were out they would be dark
+        # too, so each quiet area weighs in like a quiet part.
+        if by_area:
+            for k in keys:
+                if k < 0 or k in self._is_transformer:
+                    continue
+                for a in self._area_list(k):
+                    n = customers[a]
+                    if not n or sub_gasp.get(a, 0):
+                        continue
+                    r = sub.get(a, 0)
+                    expected = rate * n
+                    if r >= expected:
+                        continue
+                    quiet_reports += r
+                    quiet_expected += expected
+                    quiet_areas += 1
+                    quiet.append((a, n))
         # All quiet parts together must be plausible too (many small silences add up). Where
         # meters of this device did gasp, AMI is deployed: a dark area without a single gasp
         # needs its backhaul to have failed, which each area does only now and then.
@@ -608,6 +646,38 @@ class OutageEngine:
         if solid > 2:
             threshold *= self.settings.independent_fault_prior ** (solid - 2)
         return likelihood >= threshold
+
+    def _went_dark_together(self, c: int) -> bool:
+        """Could the parts below ``c`` that sent last gasps have lost supply at one instant?
+
+        Meters gasp 30–45 s after they lose supply, so one outage of ``c`` makes every dark
+        part gasp within a minute. Parts (transformer areas below an MV device) whose gasps
+        lie hours apart failed one by one, as transformers do in a flood. The largest group
+        of parts that gasped together must hold at least two parts and at least half of the
+        gasping ones (the others may be older nested outages).
+        """
+        units = self._area_list(c) if c not in self._in_area else self._kids.get(c, ())
+        count, total = self._sub_gasp, self._sub_gasp_time
+        times = sorted(total[u] / count[u] for u in units if count.get(u, 0) > 0)
+        if len(times) < 2:
+            return True
+        window = self.settings.simultaneous_gasp_s
+        best = run = 1
+        for a, b in itertools.pairwise(times):
+            run = run + 1 if b - a <= window else 1
+            best = max(best, run)
+        return best >= 2 and 2 * best >= len(times)
+
+    def _area_list(self, c: int) -> tuple[int, ...]:
+        """Transformer areas at or below candidate ``c`` (cached)."""
+        cached = self._area_lists.get(c)
+        if cached is None:
+            if c in self._is_transformer:
+                cached = (c,)
+            else:
+                cached = tuple(a for k in self._kids.get(c, ()) for a in self._area_list(k))
+            self._area_lists[c] = cached
+        return cached
 
     def _silent_areas_likelihood(
         self, quiet: list[tuple[int, int]], parts: list[tuple[int, int, int]]
@@ -857,11 +927,18 @@ class OutageEngine:
             if (direct_before == 0 and sign > 0) or (direct_before == 1 and sign < 0):
                 parts[leaf] = parts.get(leaf, 0) + sign
             gasp_sub = self._sub_gasp if state.gasped else None
+            gasp_time = self._sub_gasp_time
+            when = 0.0
+            if state.gasped:
+                if self._epoch is None:
+                    self._epoch = state.gasp_time
+                when = sign * (state.gasp_time - self._epoch)
             for c in self.chain(leaf):
                 before = sub.get(c, 0)
                 sub[c] = before + sign
                 if gasp_sub is not None:
                     gasp_sub[c] = gasp_sub.get(c, 0) + sign
+                    gasp_time[c] = gasp_time.get(c, 0.0) + when
                 if (before == 0 and sign > 0) or (before == 1 and sign < 0):
                     p = parent[c]
                     if p >= 0:
@@ -902,6 +979,7 @@ class OutageEngine:
             if self._restored_at.get(key, -math.inf) >= restored_time or key in self._out:
                 continue
             again = _Out(state.leaf, True, True, state.first_time, state.scope, state.report_ids)
+            again.gasp_time = state.gasp_time
             self._add_out(key, again)
 
     # ------------------------------------------------------------------ lone callers

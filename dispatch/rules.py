@@ -97,6 +97,10 @@ class InferenceSettings:
     #: with many reporting parts below a device, a few quiet ones no longer argue against
     #: blaming it (a lateral with 25 dark pole-top transformers is one fault, not 25).
     independent_fault_prior: float = 0.1
+    #: Parts of one outage lose supply together: their meters' last gasps (30–45 s after
+    #: the loss) lie within this of each other. Parts whose gasps lie further apart went
+    #: dark one by one (a flood taking transformers out as the water rises).
+    simultaneous_gasp_s: float = 120.0
     #: GPS fixes farther than this from every service point are outside the service area.
     gps_radius_m: float = 150.0
     #: Typical error of a phone GPS fix in a built-up area.
