@@ -6,9 +6,6 @@ network reloads array for array and routes exactly as it did when imported.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import (
     BigInteger,
@@ -18,30 +15,22 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
-    Text,
-    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gridmend.db.base import Base
-from gridmend.db.types import Geometry, JsonDocument, UtcDateTime, utcnow
+from gridmend.db.mixins import VersionedImport
+from gridmend.db.types import Geometry, JsonDocument
 
 
-class RoadNetwork(Base):
+class RoadNetwork(VersionedImport, Base):
     """One import of an OSM road file: name, version, source and size."""
 
     __tablename__ = "road_networks"
-    __table_args__ = (UniqueConstraint("name", "version"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
-    version: Mapped[int] = mapped_column(Integer)
-    source: Mapped[str] = mapped_column(Text)
-    imported_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     node_count: Mapped[int] = mapped_column(Integer)
     edge_count: Mapped[int] = mapped_column(Integer)
     highway_classes: Mapped[list[str]] = mapped_column(JsonDocument, default=list)
-    summary: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
 
 
 class RoadNode(Base):

@@ -7,7 +7,6 @@ as it was traced at import.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from shapely.geometry.base import BaseGeometry
@@ -24,24 +23,18 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gridmend.db.base import Base
-from gridmend.db.types import Geometry, JsonDocument, UtcDateTime, utcnow
+from gridmend.db.mixins import VersionedImport
+from gridmend.db.types import Geometry, JsonDocument
 
 
-class GridSnapshot(Base):
+class GridSnapshot(VersionedImport, Base):
     """One import of a grid: name, version, where it came from, and its size."""
 
     __tablename__ = "grid_snapshots"
-    __table_args__ = (UniqueConstraint("name", "version"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
-    version: Mapped[int] = mapped_column(Integer)
-    source: Mapped[str] = mapped_column(Text)
-    imported_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     bus_count: Mapped[int] = mapped_column(Integer)
     element_count: Mapped[int] = mapped_column(Integer)
     meter_count: Mapped[int] = mapped_column(Integer)
-    summary: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
 
     elements: Mapped[list[GridElement]] = relationship(
         back_populates="snapshot", lazy="raise", cascade="all, delete-orphan"
