@@ -207,6 +207,14 @@ class OutageEngine:
             for c, k in zip(candidates.tolist(), kind[candidates].tolist(), strict=True)
         }
         self._chains: dict[int, tuple[int, ...]] = {}
+        # Parts a candidate has (downstream candidates with customers, plus its directly
+        # attached meters): a device with fewer parts than its rule's ``min_parts`` rolls up
+        # once all of them report.
+        self._n_parts: dict[int, int] = {
+            c: (1 if self._direct[c] else 0)
+            + sum(1 for k in self._kids.get(c, ()) if self._customers[k])
+            for c in self._parent
+        }
 
     def chain(self, candidate: int) -> tuple[int, ...]:
         """Candidates from ``candidate`` up, nearest first (cached)."""
@@ -331,6 +339,9 @@ class OutageEngine:
         rid = report.report_id
         if res.rejected:
             return rejected(rid, res.reason or "unresolved")
+        if report.says_flicker:
+            # A flicker is a momentary interruption: the caller has supply, no crew is due.
+            return rejected(rid, "momentary interruption (flicker): supply is on")
         if res.device >= 0:
             return self._device_report(report, res.device)
         if res.meter >= 0 and res.via == "id":
@@ -525,7 +536,7 @@ class OutageEngine:
         # A roll-up is re-judged whenever evidence below changes: later reports may show
         # that a part which looked dark early in the storm is in fact quiet.
         parts = self._parts_out.get(c, 0)
-        if parts >= rule.min_parts:
+        if parts >= max(2, min(rule.min_parts, self._n_parts[c])):
             total = self._sub_out.get(c, 0)
             cached = self._roll_cache.get(c)
             if adding and cached is not None and cached[1] == parts and total <= cached[0]:

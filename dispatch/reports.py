@@ -60,6 +60,11 @@ class Scope(StrEnum):
     NEIGHBOURHOOD = "neighbourhood"
 
 
+#: Phrases by which a caller tells of a momentary interruption: supply is on (lower case).
+FLICKER_PHRASES: tuple[str, ...] = ("flicker", "闪了一下", "闪烁")
+#: Phrases that tell of lost supply: "flickered, then went out" is an outage report.
+OUTAGE_PHRASES: tuple[str, ...] = ("out", "off", "no power", "dark", "停电", "没电", "断电")
+
 #: Phrases by which a caller says supply is back (English and Chinese, lower case).
 POWER_BACK_PHRASES: tuple[str, ...] = (
     "power is back",
@@ -103,6 +108,16 @@ class Report:
             return False
         text = self.text.lower()
         return any(phrase in text for phrase in POWER_BACK_PHRASES)
+
+    @property
+    def says_flicker(self) -> bool:
+        """A caller telling of a momentary interruption (lights flickered), not an outage."""
+        if self.channel not in HUMAN_CHANNELS or not self.text or self.says_power_back:
+            return False
+        text = self.text.lower()
+        if any(phrase in text for phrase in OUTAGE_PHRASES):
+            return False
+        return any(phrase in text for phrase in FLICKER_PHRASES)
 
     @property
     def has_fix(self) -> bool:

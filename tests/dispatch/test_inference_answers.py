@@ -251,3 +251,22 @@ def test_a_live_neighbour_meter_turns_a_lone_callers_fault_customer_side(engine)
     assert engine.active_faults() == []
     assert engine.faults[answer.fault_id].status == FaultStatus.CUSTOMER_SIDE
     assert [u.report_id for u in engine.updates] == ["r1"]
+
+
+def test_a_breaker_feeding_just_two_fuses_is_blamed_when_both_go_dark_together(engine):
+    # B has only two parts (F1 and F2): it cannot have three reporting parts, but both
+    # laterals losing supply in the same minute is one breaker outage, not two fuse faults.
+    meters = ["m1-0", "m1-5", "m2-3", "m2-7", "m3-2", "m3-6", "m4-1", "m4-4", "m4-8"]
+    for k, meter in enumerate(meters):
+        engine.ingest(gasp(f"g{k}", meter, 1 + k / 60))
+    assert [device_of(engine, f.fault_id) for f in engine.active_faults()] == ["B"]
+
+
+def test_a_flicker_call_is_no_outage_but_flickered_then_went_out_is(engine):
+    flicker = engine.ingest(call("f1", "m1-2", scope=None, text="Lights flickered"))
+    assert flicker.kind == AnswerKind.REJECTED and "flicker" in (flicker.reason or "")
+    engine.ingest(call("f2", "m1-6", 2, scope=None, text="lights flickered"))
+    assert engine.active_faults() == []
+    outage = engine.ingest(call("o1", "m1-8", 4, text="lights flickered, then went out"))
+    assert outage.kind == AnswerKind.NEW_FAULT
+    assert [device_of(engine, f.fault_id) for f in engine.active_faults()] == ["T1"]
