@@ -147,11 +147,11 @@ class OutageEngine:
         kind = t.grid.kind
         codes = np.array(sorted(KIND_INDEX[k] for k in _CANDIDATE_KINDS), dtype=np.int8)
         is_cand = np.isin(kind, codes)
-        parent = t._node_parent
+        parent = t.node_parents
         up = np.full(len(kind), -1, dtype=np.int64)
-        order = t._node_order.tolist()
-        parent_list = parent[t._node_order].tolist()
-        cand_list = is_cand[t._node_order].tolist()
+        order = t.node_order.tolist()
+        parent_list = parent[t.node_order].tolist()
+        cand_list = is_cand[t.node_order].tolist()
         up_py: dict[int, int] = {}
         for node, p, c in zip(order, parent_list, cand_list, strict=True):
             up_py[node] = node if c else (up_py.get(p, -1) if p >= 0 else -1)
@@ -175,7 +175,7 @@ class OutageEngine:
         self._children: dict[int, int] = dict(
             zip(candidates.tolist(), kids[candidates].tolist(), strict=True)
         )
-        in_area = t._node_transformer[candidates] >= 0
+        in_area = t.node_transformers[candidates] >= 0
         self._in_area = set(candidates[in_area].tolist())
         # Transformer areas (AMI concentrators) below every candidate.
         is_transformer = (kind == KIND_INDEX[Kind.TRANSFORMER]).astype(np.int64)
@@ -194,13 +194,13 @@ class OutageEngine:
         self._is_transformer = set(np.flatnonzero(is_transformer).tolist())
         self._area_lists: dict[int, tuple[int, ...]] = {}
         self._customers: dict[int, int] = dict(
-            zip(candidates.tolist(), t._subtree_meter_count[candidates].tolist(), strict=True)
+            zip(candidates.tolist(), t.customers_below_all[candidates].tolist(), strict=True)
         )
         rules = {KIND_INDEX[k]: self.settings.rule(k) for k in _CANDIDATE_KINDS}
         lv_fuse = self.settings.lv_fuse_rule
         fuse_code = KIND_INDEX[Kind.FUSE]
         self._area_of: dict[int, int] = dict(
-            zip(candidates.tolist(), t._node_transformer[candidates].tolist(), strict=True)
+            zip(candidates.tolist(), t.node_transformers[candidates].tolist(), strict=True)
         )
         self._rule = {
             c: lv_fuse if k == fuse_code and c in self._in_area else rules[k]

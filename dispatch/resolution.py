@@ -80,7 +80,7 @@ class Resolver:
             return None if meter is None else Resolution(meter=meter)
         if topology.is_meter(element):
             return Resolution(meter=element)
-        if report.channel in (Channel.SCADA_TRIP, Channel.CREW) and topology._is_hierarchy[element]:
+        if report.channel in (Channel.SCADA_TRIP, Channel.CREW) and topology.is_hierarchy(element):
             return Resolution(device=element)
         return Resolution(reason=f"meter_id: {key!r} is a {topology.kind(element)}, not a meter")
 

@@ -371,6 +371,15 @@ class Topology:
         return self._node_parent
 
     @property
+    def node_transformers(self) -> np.ndarray:
+        """Transformer at or above every hierarchy element (-1 above transformers)."""
+        return self._node_transformer
+
+    def is_hierarchy(self, element: int) -> bool:
+        """True for devices, transformers and sources: the elements meters hang under."""
+        return bool(self._is_hierarchy[element])
+
+    @property
     def customers_below_all(self) -> np.ndarray:
         """Customers below every element index (0 for elements outside the hierarchy)."""
         return self._subtree_meter_count
