@@ -17,6 +17,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from gridmend.db.errors import NotFound
+from gridmend.db.mixins import latest_import
 from gridmend.db.types import SRID
 from gridmend.geo.models import RoadEdge, RoadNetwork, RoadNode
 from gridmend.geo.road_graph import RoadGraph
@@ -122,10 +123,7 @@ def _edge_shapes(graph: RoadGraph) -> list[BaseGeometry | None]:
 
 def latest_road_network(session: Session, name: str | None = None) -> RoadNetwork:
     """The newest road network (of ``name``, or any); UnknownRoadNetwork if none."""
-    query = select(RoadNetwork).order_by(RoadNetwork.imported_at.desc(), RoadNetwork.id.desc())
-    if name is not None:
-        query = query.where(RoadNetwork.name == name)
-    network = session.scalars(query.limit(1)).first()
+    network = latest_import(session, RoadNetwork, name)
     if network is None:
         raise UnknownRoadNetwork(
             f"no road network {name!r} in the database" if name else "no roads imported yet"

@@ -18,6 +18,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from gridmend.db.errors import NotFound
+from gridmend.db.mixins import latest_import
 from gridmend.db.types import SRID
 from gridmend.topology.elements import (
     CUSTOMER_CLASS_CODES,
@@ -149,10 +150,7 @@ def _element_rows(snapshot_id: int, grid: Grid) -> list[dict[str, Any]]:
 
 def latest_snapshot(session: Session, name: str | None = None) -> GridSnapshot:
     """The newest snapshot (of ``name``, or of any grid); UnknownSnapshot if none."""
-    query = select(GridSnapshot).order_by(GridSnapshot.imported_at.desc(), GridSnapshot.id.desc())
-    if name is not None:
-        query = query.where(GridSnapshot.name == name)
-    snapshot = session.scalars(query.limit(1)).first()
+    snapshot = latest_import(session, GridSnapshot, name)
     if snapshot is None:
         raise UnknownSnapshot(
             f"no grid {name!r} in the database" if name else "no grid imported yet"
