@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy import Integer, String, Text, UniqueConstraint, select
-from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
+from sqlalchemy import Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from gridmend.db.types import JsonDocument, UtcDateTime, utcnow
 
@@ -25,14 +25,3 @@ class VersionedImport:
     source: Mapped[str] = mapped_column(Text)
     imported_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     summary: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
-
-
-_Import = TypeVar("_Import", bound=VersionedImport)
-
-
-def latest_import(session: Session, model: type[_Import], name: str | None) -> _Import | None:
-    """The newest import of ``model`` (of ``name``, or of any name), or None."""
-    query = select(model).order_by(model.imported_at.desc(), model.id.desc())
-    if name is not None:
-        query = query.where(model.name == name)
-    return session.scalars(query.limit(1)).first()

@@ -17,7 +17,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from gridmend.db.errors import NotFound
-from gridmend.db.mixins import latest_import
+from gridmend.db.repository import latest_import
 from gridmend.db.types import SRID
 from gridmend.geo.models import RoadEdge, RoadNetwork, RoadNode
 from gridmend.geo.road_graph import RoadGraph

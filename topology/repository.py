@@ -18,7 +18,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from gridmend.db.errors import NotFound
-from gridmend.db.mixins import latest_import
+from gridmend.db.repository import latest_import
 from gridmend.db.types import SRID
 from gridmend.topology.elements import (
     CUSTOMER_CLASS_CODES,
