@@ -15,7 +15,9 @@ device chain) dict work:
   the faults and stray reports below it; the oldest absorbed fault keeps its id;
 - restore evidence (AMI restore, "power is back") proves a meter's whole chain live: the
   fault above it is restored, presumed-restored calls are cleared, and meters that sent a
-  last gasp but no restore within a grace period come back as a nested outage;
+  last gasp but no restore within a grace period come back as a nested outage; so do the
+  presumed-restored callers of a part nothing proved live once anyone there reports again
+  ("the street got power back, we did not");
 - a fault resting on one household (or two, where far more reports were due) whose
   transformer area stays quiet for a window is re-judged customer-side, as is a lone
   caller whose neighbour's meter shows supply; an "only me" caller is promoted into a fault
@@ -134,6 +136,11 @@ class OutageEngine:
         self._stray_below: dict[int, set[int]] = {}
         self._dormant: dict[int, Fault] = {}
         self._restored_at: dict[int, float] = {}
+        self._live_since: dict[
+            int, float
+        ] = {}  # candidate → last time restore evidence proved it live
+        # Restored root → (restoration time, callers presumed restored without proof).
+        self._presumed: dict[int, tuple[float, list[tuple[int, _Out]]]] = {}
         self._customer_side: dict[int, list[str]] = {}  # households judged customer-side
         self._timers: list[tuple[float, int, str, object]] = []
         self._seq = 0
@@ -421,6 +428,8 @@ class OutageEngine:
         channel = report.channel
         gasp = channel == Channel.AMI_LAST_GASP
         strong = gasp or report.scope != Scope.ONLY_ME
+        if self._presumed and not gasp:
+            self._still_dark(report.time, leaf, chain)
         state = self._out.get(key)
         if (
             state is None
@@ -478,6 +487,9 @@ class OutageEngine:
     def _power_back(self, report: Report, key: int, chain: tuple[int, ...]) -> Answer:
         """Supply is back at this meter: its whole chain is live."""
         self._restored_at[key] = report.time
+        live = self._live_since
+        for c in chain:
+            live[c] = report.time
         top = self._top_predicted(chain[0])
         if top >= 0 and top in self._rolled:
             # The fault is closed under the device it names: re-judge a roll-up with all the
@@ -630,9 +642,13 @@ class OutageEngine:
         # transformers of a recloser zone one by one, and every lateral then has callers,
         # but the areas the water missed stay silent. If ``c`` were out they would be dark
         # too, so each quiet area weighs in like a quiet part.
+        # A part that is itself confirmed out has already weighed its own quiet areas: under
+        # either explanation (``c`` out, or that part out on its own) they are dark, so their
+        # silence tells the two apart no further.
         if by_area:
+            confirmed = self._confirmed
             for k in keys:
-                if k < 0 or k in self._is_transformer:
+                if k < 0 or k in self._is_transformer or k in confirmed:
                     continue
                 for a in self._area_list(k):
                     n = customers[a]
@@ -910,17 +926,22 @@ class OutageEngine:
         members = list(fault.meters)
         dark: list[tuple[int, _Out]] = []
         touched: set[int] = set()
+        presumed: list[tuple[int, _Out]] = []
         for key in members:
             state = self._out.get(key)
             if state is None:
                 continue
-            if state.gasped and self._restored_at.get(key, -math.inf) < time:
-                dark.append((key, state))
+            if self._restored_at.get(key, -math.inf) < time:
+                (dark if state.gasped else presumed).append((key, state))
             self._silent_remove(key, state)
             touched.add(state.leaf)
         self._recompute_region(touched, root)
         if dark:
             self._schedule(time + self.settings.restore_grace_s, "redark", (time, dark))
+        if presumed:
+            self._presumed[root] = (time, presumed)
+        else:
+            self._presumed.pop(root, None)
 
     def _silent_remove(self, key: int, state: _Out) -> None:
         del self._out[key]
@@ -992,6 +1013,37 @@ class OutageEngine:
             again = _Out(state.leaf, True, True, state.first_time, state.scope, state.report_ids)
             again.gasp_time = state.gasp_time
             self._add_out(key, again)
+
+    def _still_dark(self, time: float, leaf: int, chain: tuple[int, ...]) -> None:
+        """An outage call from inside a restored fault: its cable may hide a nested outage.
+
+        A restoration proves live only the chains of the meters that said so (AMI restore,
+        "power is back"); the other callers of the restored fault were presumed restored.
+        When someone on a cable nothing proved live calls again, the presumed-restored
+        callers of that cable (the caller's nearest device) are taken to be dark again, and
+        the roll-up rules place the nested fault among them and later callers.
+        """
+        if self._live_since.get(leaf, -math.inf) >= self._presumed_since(chain):
+            return  # the caller's own cable is proven live: not a nested outage
+        window = self.settings.nested_callback_window_s
+        for root in chain:
+            entry = self._presumed.get(root)
+            if entry is None:
+                continue
+            restored, presumed = entry
+            if not restored < time <= restored + window:
+                continue
+            again = [(k, s) for k, s in presumed if s.leaf == leaf]
+            if not again:
+                continue
+            self._presumed[root] = (restored, [(k, s) for k, s in presumed if s.leaf != leaf])
+            for key, state in again:
+                if key not in self._out and self._restored_at.get(key, -math.inf) < restored:
+                    self._add_out(key, state)
+
+    def _presumed_since(self, chain: tuple[int, ...]) -> float:
+        """The latest restoration above this chain whose callers were presumed restored."""
+        return max((self._presumed[c][0] for c in chain if c in self._presumed), default=math.inf)
 
     # ------------------------------------------------------------------ lone callers
     def _schedule(self, when: float, what: str, payload: tuple) -> None:

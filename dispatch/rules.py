@@ -90,6 +90,9 @@ class InferenceSettings:
     #: After a device is seen restored, meters that sent a last gasp and no restore within
     #: this grace are taken to be still dark (a nested outage below it).
     restore_grace_s: float = 5 * 60.0
+    #: A call from inside a restored fault within this long after the restoration brings its
+    #: part's presumed-restored callers back as a nested outage (see ``_still_dark``).
+    nested_callback_window_s: float = 12 * 3600.0
     #: Share of transformer areas whose AMI backhaul may fail in a storm: how much the
     #: silence of a whole area whose neighbours' meters gasped is worth.
     ami_backhaul_loss: float = 0.3

@@ -183,6 +183,42 @@ def test_a_fuse_fault_inside_a_feeder_outage_stays_open_after_the_feeder_is_rest
     assert late.kind == AnswerKind.MERGED and late.fault_id == nested.fault_id
 
 
+def test_a_still_dark_call_after_a_feeder_restoration_brings_back_its_areas_callers(engine):
+    # F1 blows while T2's own fuse-way is also gone; T2's AMI backhaul is down, so only its
+    # households' calls tell of it. T1 and T3 gasp.
+    for k, m in enumerate(["m1-0", "m1-3", "m1-6", "m3-1", "m3-4", "m3-7"]):
+        engine.ingest(gasp(f"g{k}", m, 0.5))
+    for k, m in enumerate(["m2-1", "m2-4", "m2-8"]):
+        engine.ingest(call(f"c{k}", m, 5 + k))
+    [lateral] = engine.active_faults()
+    assert device_of(engine, lateral.fault_id) == "F1"
+    # F1 is re-fused: T1 and T3 come back; nothing is heard from T2 at that moment.
+    for k, m in enumerate(["m1-0", "m1-3", "m1-6", "m3-1", "m3-4", "m3-7"]):
+        engine.ingest(restore(f"back{k}", m, 60))
+    engine.advance(T0 + 70 * 60)
+    assert engine.faults[lateral.fault_id].status == FaultStatus.RESTORED
+    assert [f.fault_id for f in engine.active_faults() if f.status == "open"] == []
+    # One of T2's callers rings again: the street is still dark.
+    again = engine.ingest(call("c9", "m2-4", 80, text="still no power"))
+    nested = engine.faults[again.fault_id]
+    assert device_of(engine, nested.fault_id) == "T2" and nested.status == FaultStatus.OPEN
+    assert {"c0", "c1", "c2", "c9"} <= set(nested.report_ids)
+    engine.flush()
+    assert nested.status == FaultStatus.OPEN  # three households: not a lone caller
+
+
+def test_a_call_from_a_cable_proven_live_after_a_restoration_does_not_reopen_it(engine):
+    for k, m in enumerate(["m1-0", "m1-3", "m2-1", "m2-4", "m3-1", "m3-4"]):
+        engine.ingest(call(f"c{k}", m, 5 + k))
+    [lateral] = engine.active_faults()
+    assert device_of(engine, lateral.fault_id) == "F1"
+    for k, m in enumerate(["m1-0", "m2-1", "m3-1"]):
+        engine.ingest(restore(f"back{k}", m, 60 + k))
+    late = engine.ingest(call("c9", "m2-4", 80, scope=Scope.ONLY_ME))
+    assert late.kind == AnswerKind.CUSTOMER_SIDE
+    assert [f for f in engine.active_faults() if f.status == "open"] == []
+
+
 def test_reports_inside_a_planned_outage_are_answered_with_its_window(engine):
     covered = engine.announce_planned(
         PlannedOutage("P1", T0, T0 + 4 * 3600, device_ids=("F2",), reason="cable works")
