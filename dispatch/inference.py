@@ -1083,14 +1083,11 @@ class OutageEngine:
             if peers < self.settings.lone_caller_min_peers:
                 return  # too few neighbours for silence to mean anything
         else:
-            # Two households: withdrawn where a real outage would surely have drawn more, or
-            # where one of them said it is "only me" and the area is otherwise quiet.
+            # Two households: withdrawn where a real outage would surely have drawn more.
+            # ("Only me" says little here: one outage caller in twenty says it, and two
+            # unrelated faults inside two homes on one cable within the hour are rare.)
             expected = self.settings.expected_report_rate * self._customers[c]
-            only_me = any(not self._out[k].strong for k in fault.meters if k in self._out)
-            unlikely = _poisson_cdf(reports, expected) < self.settings.lone_caller_silence_p
-            if not unlikely and not (
-                only_me and peers >= self.settings.lone_caller_min_peers * reports
-            ):
+            if _poisson_cdf(reports, expected) >= self.settings.lone_caller_silence_p:
                 return
         self._judge_customer_side(fault)
 
