@@ -101,6 +101,17 @@ def test_a_lone_caller_is_kept_when_a_neighbour_reports_within_the_window(engine
     assert device_of(engine, fault.fault_id) == "T1"
 
 
+def test_two_neighbours_out_stay_a_grid_fault_though_one_thinks_it_is_only_them(engine):
+    # One outage caller in twenty says "only me"; two homes on one cable failing inside
+    # their own installations within the hour is far rarer.
+    engine.ingest(call("r1", "m1-5", scope=Scope.ONLY_ME))
+    engine.ingest(call("r2", "m1-1", 10, scope=None))
+    engine.advance(T0 + 90 * 60)
+    [fault] = engine.active_faults()
+    assert device_of(engine, fault.fault_id) == "T1" and fault.status == FaultStatus.OPEN
+    assert sorted(fault.report_ids) == ["r1", "r2"]
+
+
 def test_transformers_out_under_a_fuse_roll_up_to_the_fuse(engine):
     meters = ["m1-0", "m1-3", "m1-6", "m2-2", "m2-5", "m2-9", "m3-1", "m3-4", "m3-8"]
     answers = [engine.ingest(call(f"r{k}", m, k)) for k, m in enumerate(meters)]
