@@ -19,7 +19,8 @@ device chain) dict work:
   presumed-restored callers of a part nothing proved live once anyone there reports again
   ("the street got power back, we did not");
 - a fault resting on one household (or two, where far more reports were due) whose
-  transformer area stays quiet for a window is re-judged customer-side, as is a lone
+  transformer area (for a pole-top transformer serving a home or two: its lateral) stays
+  quiet for a window is re-judged customer-side, as is a lone
   caller whose neighbour's meter shows supply; an "only me" caller is promoted into a fault
   when a neighbour reports within the window.
 
@@ -1080,7 +1081,17 @@ class OutageEngine:
         scope = area if area >= 0 and not self._sub_gasp.get(area, 0) else c
         peers = self._customers[scope] - self._sub_out.get(scope, 0)
         if reports <= 1:
-            if peers < self.settings.lone_caller_min_peers:
+            min_peers = self.settings.lone_caller_min_peers
+            # A pole-top transformer may serve one or two homes: its neighbours then hang
+            # off the next transformers of the same lateral. A lone caller there is far more
+            # often a fault inside the home than a transformer fault that nobody else on the
+            # street noticed.
+            for above in self.chain(scope)[1:]:
+                if peers >= min_peers:
+                    break
+                scope = above
+                peers = self._customers[above] - self._sub_out.get(above, 0)
+            if peers < min_peers:
                 return  # too few neighbours for silence to mean anything
         else:
             # Two households: withdrawn where a real outage would surely have drawn more.

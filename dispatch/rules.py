@@ -76,9 +76,9 @@ class InferenceSettings:
     rules: dict[Kind, RollUpRule] = field(default_factory=default_rules)
     #: A lone caller under a transformer area is re-judged after this long …
     lone_caller_window_s: float = 30 * 60.0
-    #: … as customer-side when at least this many other households of its transformer
-    #: area stayed silent ("nobody else reports within the window"; a single-customer
-    #: pole-top transformer has nobody who could have noticed).
+    #: … as customer-side when at least this many other households stayed silent ("nobody
+    #: else reports within the window"): those of its transformer area, or, where the area
+    #: has fewer (a pole-top transformer serving one home), of the devices above it.
     lone_caller_min_peers: int = 2
     #: Faults resting on at most this many calling households are re-judged.
     lone_caller_max_households: int = 2
