@@ -127,7 +127,7 @@ class OutageEngine:
         self._n_area: dict[int, int] = {}
         self._parts_out: dict[int, int] = {}
         self._rolled: set[int] = set()
-        self._roll_cache: dict[int, tuple[int, int, bool]] = {}
+        self._roll_cache: dict[int, tuple[int, int, int, bool]] = {}
         self._sub_gasp: dict[int, int] = {}
         self._sub_gasp_time: dict[int, float] = {}  # sum of gasp times (minus epoch) per subtree
         self._epoch: float | None = None
@@ -551,12 +551,22 @@ class OutageEngine:
         parts = self._parts_out.get(c, 0)
         if parts >= max(2, min(rule.min_parts, self._n_parts[c])):
             total = self._sub_out.get(c, 0)
+            gasps_below = self._sub_gasp.get(c, 0)
             cached = self._roll_cache.get(c)
-            if adding and cached is not None and cached[1] == parts and total <= cached[0]:
-                rolls = cached[2]  # little new evidence since the last full check
+            if (
+                adding
+                and cached is not None
+                and cached[1] == parts
+                and total <= cached[0]
+                and gasps_below <= cached[2]
+            ):
+                rolls = cached[3]  # little new evidence since the last full check
             else:
+                # Re-checked once reports or last gasps below grew by a tenth — and at every
+                # one while they are few, where one more report can make a part a solid
+                # witness or reach the rule's minimum.
                 rolls = self._rolls_up(c, rule)
-                self._roll_cache[c] = (int(total * 1.1) + 1, parts, rolls)
+                self._roll_cache[c] = (_grown(total), parts, _grown(gasps_below), rolls)
             if rolls:
                 self._rolled.add(c)
                 return 2
@@ -1141,6 +1151,11 @@ class OutageEngine:
 
     def _expire_only_me(self, key: int) -> None:
         self._settle_customer_side(key)
+
+
+def _grown(count: int) -> int:
+    """How far a count may grow before a cached roll-up verdict is checked again."""
+    return count if count < 20 else int(count * 1.1)
 
 
 def _poisson_cdf(k: int, mean: float) -> float:

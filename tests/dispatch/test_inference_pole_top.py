@@ -15,7 +15,15 @@ from gridmend.dispatch.inference import FaultStatus, OutageEngine
 from gridmend.topology.elements import Kind
 from gridmend.topology.grid import GridBuilder
 from gridmend.topology.network import Topology
-from tests.dispatch.inference_support import DEG_PER_M_LAT, DEG_PER_M_LON, LAT0, LON0, T0, call
+from tests.dispatch.inference_support import (
+    DEG_PER_M_LAT,
+    DEG_PER_M_LON,
+    LAT0,
+    LON0,
+    T0,
+    call,
+    gasp,
+)
 
 HOMES = {"P1": 1, "P2": 3, "P3": 3, "P4": 3}
 
@@ -60,3 +68,13 @@ def test_two_homes_out_on_a_small_pole_top_stay_a_transformer_fault(topology):
     engine.advance(T0 + 90 * 60)
     [fault] = engine.active_faults()
     assert topology.grid.element_ids[fault.device] == "P2"
+
+
+def test_last_gasps_from_two_poles_at_one_instant_blame_the_lateral_fuse(topology):
+    # P2 and P3 lose supply together; their meters gasp one after another within seconds.
+    engine = OutageEngine(topology)
+    engine.ingest(gasp("g1", "P2-m0", 0.5))
+    engine.ingest(gasp("g2", "P3-m0", 0.55))
+    engine.ingest(gasp("g3", "P3-m2", 0.6))  # the third report reaches the fuse's minimum
+    [fault] = engine.active_faults()
+    assert topology.grid.element_ids[fault.device] == "F"
