@@ -131,10 +131,6 @@ class OutageEngine:
         self._sub_gasp: dict[int, int] = {}
         self._sub_gasp_time: dict[int, float] = {}  # sum of gasp times (minus epoch) per subtree
         self._epoch: float | None = None
-        # Calls (households out without a last gasp) per subtree, and the sum of their first
-        # call times (minus epoch): when a part without AMI went dark, roughly.
-        self._sub_call: dict[int, int] = {}
-        self._sub_call_time: dict[int, float] = {}
         self._sub_out: dict[int, int] = {}
         self._root_fault: dict[int, Fault] = {}
         self._roots_below: dict[int, set[int]] = {}
@@ -700,17 +696,15 @@ class OutageEngine:
         """
         units = self._area_list(c) if c not in self._in_area else self._kids.get(c, ())
         count, total = self._sub_gasp, self._sub_gasp_time
-        gasped = sorted(total[u] / count[u] for u in units if count.get(u, 0) > 0)
-        if not _one_onset(gasped, self.settings.simultaneous_gasp_s):
-            return False
-        # Parts without AMI tell the same by their calls, far more loosely: callers ring
-        # minutes to an hour after the lights go out, so the mean first-call times of two
-        # parts of one outage lie well within an hour of each other, not half a day apart.
-        calls, call_time = self._sub_call, self._sub_call_time
-        called = sorted(
-            call_time[u] / calls[u] for u in units if calls.get(u, 0) >= 2 and not count.get(u, 0)
-        )
-        return _one_onset(called, self.settings.simultaneous_call_s)
+        times = sorted(total[u] / count[u] for u in units if count.get(u, 0) > 0)
+        if len(times) < 2:
+            return True
+        window = self.settings.simultaneous_gasp_s
+        best = run = 1
+        for a, b in itertools.pairwise(times):
+            run = run + 1 if b - a <= window else 1
+            best = max(best, run)
+        return best >= 2 and 2 * best >= len(times)
 
     def _area_list(self, c: int) -> tuple[int, ...]:
         """Transformer areas at or below candidate ``c`` (cached)."""
@@ -975,19 +969,19 @@ class OutageEngine:
             direct_before = self._n_strong.get(leaf, 0) + self._n_area.get(leaf, 0)
             if (direct_before == 0 and sign > 0) or (direct_before == 1 and sign < 0):
                 parts[leaf] = parts.get(leaf, 0) + sign
-            if self._epoch is None:
-                self._epoch = state.gasp_time if state.gasped else state.first_time
+            gasp_sub = self._sub_gasp if state.gasped else None
+            gasp_time = self._sub_gasp_time
+            when = 0.0
             if state.gasped:
-                onset_sub, onset_time = self._sub_gasp, self._sub_gasp_time
+                if self._epoch is None:
+                    self._epoch = state.gasp_time
                 when = sign * (state.gasp_time - self._epoch)
-            else:
-                onset_sub, onset_time = self._sub_call, self._sub_call_time
-                when = sign * (state.first_time - self._epoch)
             for c in self.chain(leaf):
                 before = sub.get(c, 0)
                 sub[c] = before + sign
-                onset_sub[c] = onset_sub.get(c, 0) + sign
-                onset_time[c] = onset_time.get(c, 0.0) + when
+                if gasp_sub is not None:
+                    gasp_sub[c] = gasp_sub.get(c, 0) + sign
+                    gasp_time[c] = gasp_time.get(c, 0.0) + when
                 if (before == 0 and sign > 0) or (before == 1 and sign < 0):
                     p = parent[c]
                     if p >= 0:
@@ -1157,18 +1151,6 @@ class OutageEngine:
 
     def _expire_only_me(self, key: int) -> None:
         self._settle_customer_side(key)
-
-
-def _one_onset(times: list[float], window: float) -> bool:
-    """Do sorted onset times fit one outage: the largest run of times each within
-    ``window`` of the previous holds at least two and at least half of them?"""
-    if len(times) < 2:
-        return True
-    best = run = 1
-    for a, b in itertools.pairwise(times):
-        run = run + 1 if b - a <= window else 1
-        best = max(best, run)
-    return best >= 2 and 2 * best >= len(times)
 
 
 def _grown(count: int) -> int:

@@ -104,9 +104,6 @@ class InferenceSettings:
     #: the loss) lie within this of each other. Parts whose gasps lie further apart went
     #: dark one by one (a flood taking transformers out as the water rises).
     simultaneous_gasp_s: float = 120.0
-    #: The same for parts known only by calls (at least two households each): their mean
-    #: first-call times lie within this of each other when they lost supply together.
-    simultaneous_call_s: float = 3600.0
     #: GPS fixes farther than this from every service point are outside the service area.
     gps_radius_m: float = 150.0
     #: Typical error of a phone GPS fix in a built-up area.

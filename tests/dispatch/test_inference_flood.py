@@ -77,28 +77,3 @@ def test_a_breaker_is_not_blamed_while_an_area_behind_a_calling_fuse_stays_silen
     engine.flush()
 
     assert faulted_devices(engine) == ["T1", "T2", "T4"]
-
-
-def calls_of_area(area: int, minutes: float, households: int = 5) -> list:
-    """Calls from ``households`` homes of area ``area`` in the hour after ``minutes``."""
-    return [
-        call(f"c{area}-{k}", f"m{area}-{k}", minutes=minutes + 4 + 9 * k) for k in range(households)
-    ]
-
-
-def test_areas_without_meter_network_flooded_hours_apart_are_separate_faults(topology):
-    engine = OutageEngine(topology)
-    # No last gasps (the water took the concentrators): only the callers tell when each
-    # area went dark — T1 in the morning, T2 three hours later, T3 in the afternoon.
-    engine.ingest_many(calls_of_area(1, 0) + calls_of_area(2, 180) + calls_of_area(3, 360))
-    engine.flush()
-
-    assert faulted_devices(engine) == ["T1", "T2", "T3"]
-
-
-def test_a_blown_fuse_is_found_from_calls_alone(topology):
-    engine = OutageEngine(topology)
-    engine.ingest_many(calls_of_area(1, 0) + calls_of_area(2, 3) + calls_of_area(3, 8))
-    engine.flush()
-
-    assert faulted_devices(engine) == ["F1"]
