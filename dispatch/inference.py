@@ -1042,7 +1042,10 @@ class OutageEngine:
             if entry is None:
                 continue
             restored, presumed = entry
-            if not restored < time <= restored + window:
+            if time > restored + window:
+                del self._presumed[root]  # too long ago: a call now is a new story
+                continue
+            if time <= restored:
                 continue
             again = [(k, s) for k, s in presumed if s.leaf == leaf]
             if not again:
