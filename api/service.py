@@ -449,14 +449,16 @@ class EngineService:
         engine = self.centre.engine
         dispatcher = self.centre.dispatcher
         saved_faults = set(self._fault_sig)
+        # Changed faults and their new members are written in a few batch statements.
+        fault_states: list[repo.FaultState] = []
+        new_members: list[tuple[str, Sequence[str]]] = []
         for fault_id, fault in engine.faults.items():
             sig = (fault.status, int(fault.device), len(fault.report_ids), fault.merged_into)
             if self._fault_sig.get(fault_id) == sig:
                 continue
             order = dispatcher.order_for_fault(fault_id)
             eta = dispatcher.eta_of(order.work_order_id) if order else None
-            repo.save_fault(
-                session,
+            fault_states.append(
                 repo.FaultState(
                     id=fault_id,
                     suspected_device=self.topology.grid.element_ids[int(fault.device)],
@@ -467,15 +469,17 @@ class EngineService:
                     area=self.outage_area(fault_id) if fault.status in FaultStatus.ACTIVE else None,
                     first_report_at=to_datetime(fault.first_report_time),
                     eta=to_datetime(eta.expected) if eta else None,
-                ),
+                )
             )
             done = self._fault_members.get(fault_id, 0)
             if len(fault.report_ids) > done:
-                repo.add_fault_members(session, fault_id, fault.report_ids[done:])
+                new_members.append((fault_id, fault.report_ids[done:]))
             pending.fault_sig[fault_id] = sig
             pending.fault_members[fault_id] = len(fault.report_ids)
             pending.changes.append({"kind": "fault", "id": fault_id, "status": fault.status})
             saved_faults.add(fault_id)
+        repo.save_faults(session, fault_states)
+        repo.add_fault_members_many(session, new_members)
         for oid, order in dispatcher.orders.items():
             done = self._order_events.get(oid)
             if done is None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import shapely
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import String, bindparam, func, select, update
+from sqlalchemy import String, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
@@ -320,26 +320,50 @@ class FaultState:
     snapshot_id: int | None = None
 
 
+#: The fault columns :class:`FaultState` carries (besides the id).
+_FAULT_FIELDS = (
+    "suspected_device",
+    "status",
+    "confidence",
+    "customer_count",
+    "critical_count",
+    "area",
+    "first_report_at",
+    "eta",
+    "snapshot_id",
+)
+
+
 def save_fault(session: Session, state: FaultState) -> Fault:
     """Insert or update a fault from the engine's view of it."""
     fault = session.get(Fault, state.id)
     if fault is None:
         fault = Fault(id=state.id)
         session.add(fault)
-    for name in (
-        "suspected_device",
-        "status",
-        "confidence",
-        "customer_count",
-        "critical_count",
-        "area",
-        "first_report_at",
-        "eta",
-        "snapshot_id",
-    ):
+    for name in _FAULT_FIELDS:
         setattr(fault, name, getattr(state, name))
     session.flush()
     return fault
+
+
+def save_faults(session: Session, states: Sequence[FaultState]) -> None:
+    """Batch form of :func:`save_fault` for one engine step: which faults exist is asked
+    once, then the new ones are inserted and the known ones updated, each as one
+    executemany (SQLAlchemy's ORM bulk INSERT and bulk UPDATE by primary key).
+
+    Bulk statements bypass the identity map: a :class:`Fault` already loaded in this
+    session is not refreshed (the engine service writes through a fresh session).
+    """
+    rows = {s.id: {"id": s.id, **{n: getattr(s, n) for n in _FAULT_FIELDS}} for s in states}
+    if not rows:
+        return
+    known = _existing_ids(session, Fault.id, list(rows))
+    new = [row for fault_id, row in rows.items() if fault_id not in known]
+    old = [row for fault_id, row in rows.items() if fault_id in known]
+    if new:
+        session.execute(insert(Fault), new)
+    if old:
+        session.execute(update(Fault), old)
 
 
 def add_fault_members(
@@ -375,6 +399,69 @@ def add_fault_members(
         .execution_options(synchronize_session=False)
     )
     return added
+
+
+def add_fault_members_many(
+    session: Session, members: Sequence[tuple[str, Sequence[str]]], at: datetime | None = None
+) -> None:
+    """Batch form of :func:`add_fault_members` for one engine step: ``(fault_id,
+    report_ids)`` pairs, applied in order (a report named twice ends up with the last
+    fault's id, as repeated single calls would leave it), in four statements (per 500 ids)
+    whatever the number of faults: faults checked, report keys looked up, members inserted
+    (idempotent, executemany) and the reports' ``fault_id`` set (executemany by key)."""
+    pairs = [(fault_id, rid) for fault_id, ids in members for rid in dict.fromkeys(ids)]
+    if not pairs:
+        return
+    fault_ids = list(dict.fromkeys(fault_id for fault_id, _ in pairs))
+    missing_faults = set(fault_ids) - _existing_ids(session, Fault.id, fault_ids)
+    if missing_faults:
+        raise UnknownFault(f"no fault {sorted(missing_faults)[0]!r}")
+    pks = report_pks(session, [rid for _, rid in pairs])
+    missing = list(dict.fromkeys(rid for _, rid in pairs if rid not in pks))
+    if missing:
+        raise UnknownReport(f"no report(s) {', '.join(map(repr, missing[:10]))}")
+    at = at or utcnow()
+    session.execute(
+        insert_for(session, FaultMember).on_conflict_do_nothing(
+            index_elements=["fault_id", "report_pk"]
+        ),
+        [{"fault_id": fault_id, "report_pk": pks[rid], "added_at": at} for fault_id, rid in pairs],
+    )
+    last_fault = {pks[rid]: fault_id for fault_id, rid in pairs}  # later pairs win
+    session.connection().execute(
+        _SET_REPORT_FAULT,
+        [{"b_pk": pk, "b_fault": fault_id} for pk, fault_id in last_fault.items()],
+    )
+
+
+_SET_REPORT_FAULT = (
+    update(Report.__table__)
+    .where(Report.__table__.c.id == bindparam("b_pk"))
+    .values(fault_id=bindparam("b_fault"))
+)
+
+
+def report_pks(session: Session, report_ids: Sequence[str]) -> dict[str, int]:
+    """Client report id → primary key for those of ``report_ids`` that are stored."""
+    ids = list(dict.fromkeys(report_ids))
+    pks: dict[str, int] = {}
+    for start in range(0, len(ids), BATCH_ROWS):
+        chunk = ids[start : start + BATCH_ROWS]
+        rows = session.execute(
+            select(Report.report_id, Report.id).where(Report.report_id.in_(chunk))
+        )
+        pks.update({report_id: pk for report_id, pk in rows})
+    return pks
+
+
+def _existing_ids(session: Session, column: Any, ids: Sequence[Any]) -> set[Any]:
+    """Those of ``ids`` present in the primary-key ``column``."""
+    found: set[Any] = set()
+    for start in range(0, len(ids), BATCH_ROWS):
+        found.update(
+            session.scalars(select(column).where(column.in_(ids[start : start + BATCH_ROWS])))
+        )
+    return found
 
 
 def merge_faults(session: Session, absorbed_id: str, into_id: str) -> Fault:
