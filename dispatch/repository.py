@@ -18,9 +18,9 @@ from sqlalchemy import String, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
-from gridmend.db.dialects import dialect_name, insert_for, is_postgresql
+from gridmend.db.dialects import insert_for, is_postgresql
 from gridmend.db.errors import Conflict, NotFound
-from gridmend.db.types import utcnow
+from gridmend.db.types import SRID, utcnow
 from gridmend.dispatch.inference import FaultStatus
 from gridmend.dispatch.lifecycle import CREW_STATES
 from gridmend.dispatch.models import (
@@ -214,12 +214,74 @@ def record_report(
     return StoredReport(*row, created=inserted is not None)
 
 
-_BATCH_INSERT = {
-    name: dialect_insert(Report.__table__)
-    .on_conflict_do_nothing(index_elements=["report_id"])
-    .returning(Report.__table__.c.report_id)
-    for name, dialect_insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
-}
+#: The report columns batch intake writes (``geom`` follows from ``lon``/``lat``).
+_INTAKE_COLUMNS = (
+    "report_id",
+    "received_at",
+    "reported_at",
+    "channel",
+    "meter_id",
+    "lon",
+    "lat",
+    "crs",
+    "scope",
+    "text",
+    "contact",
+    "callback_url",
+    "payload",
+)
+
+
+def _sqlite_batch_insert() -> Any:
+    """SQLite: an executemany of one cached statement (SQLAlchemy sends it as
+    "insertmanyvalues", a few multi-row INSERTs), returning the stored columns of the rows
+    it created."""
+    return (
+        sqlite.insert(Report.__table__)
+        .on_conflict_do_nothing(index_elements=["report_id"])
+        .returning(*_STORED_COLUMNS)
+    )
+
+
+def _postgresql_batch_insert() -> Any:
+    """PostgreSQL: one ``INSERT … SELECT … FROM unnest(<one array per column>) WITH
+    ORDINALITY`` — thirteen parameters whatever the batch size, so the statement text is
+    compiled, parsed and prepared once, instead of a multi-row VALUES of thousands of
+    placeholders that the driver would parse again at every batch. Rows are inserted in
+    input order; the point geometry is built server-side from ``lon``/``lat`` (NULL if
+    either is missing, as :meth:`IncomingReport.row` does)."""
+    table = Report.__table__
+    arrays = [
+        bindparam(f"b_{name}", type_=postgresql.ARRAY(table.c[name].type))
+        for name in _INTAKE_COLUMNS
+    ]
+    arrays[_INTAKE_COLUMNS.index("payload")] = bindparam(
+        "b_payload", type_=postgresql.ARRAY(postgresql.JSONB())
+    )
+    rows = (
+        func.unnest(*arrays)
+        .table_valued(*_INTAKE_COLUMNS, with_ordinality="n")
+        .render_derived(name="u")
+    )
+    point = func.ST_SetSRID(func.ST_MakePoint(rows.c.lon, rows.c.lat), SRID)
+    source = select(*(rows.c[name] for name in _INTAKE_COLUMNS), point).order_by(rows.c.n)
+    return (
+        postgresql.insert(table)
+        .from_select([*_INTAKE_COLUMNS, "geom"], source)
+        .on_conflict_do_nothing(index_elements=["report_id"])
+        .returning(*_STORED_COLUMNS)
+    )
+
+
+_BATCH_INSERT = {"postgresql": _postgresql_batch_insert(), "sqlite": _sqlite_batch_insert()}
+
+
+def _insert_batch(session: Session, rows: list[dict[str, Any]]) -> Any:
+    """Insert ``rows`` (from :meth:`IncomingReport.row`) unless stored; the created rows."""
+    if is_postgresql(session):
+        arrays = {f"b_{name}": [row[name] for row in rows] for name in _INTAKE_COLUMNS}
+        return session.connection().execute(_BATCH_INSERT["postgresql"], arrays)
+    return session.connection().execute(_BATCH_INSERT["sqlite"], rows)
 
 
 def record_reports(
@@ -232,9 +294,11 @@ def record_reports(
     order. On PostgreSQL concurrent batches take turns (a transaction-scoped advisory lock);
     take many reports in one transaction through this function, not through repeated
     :func:`record_report` calls, so they take turns too.
+
+    The INSERT returns the rows it created; only ids it did not create (stored before) are
+    read back.
     """
     now = now or utcnow()
-    created: set[str] = set()
     stored: dict[str, StoredReport] = {}
     first_of = {r.report_id: r for r in reversed(reports)}
     unique = list(first_of.values())[::-1]  # input order: the order the engine takes them
@@ -244,14 +308,14 @@ def record_reports(
         session.execute(select(func.pg_advisory_xact_lock(BATCH_INTAKE_LOCK)))
     for start in range(0, len(unique), BATCH_ROWS):
         chunk = unique[start : start + BATCH_ROWS]
-        # executemany of one cached statement (SQLAlchemy batches it as "insertmanyvalues").
-        result = session.connection().execute(
-            _BATCH_INSERT[dialect_name(session)], [r.row(now) for r in chunk]
-        )
-        created.update(result.scalars())
-        ids = [r.report_id for r in chunk]
-        for row in session.execute(select(*_STORED_COLUMNS).where(Report.report_id.in_(ids))):
-            stored[row.report_id] = StoredReport(*row, created=row.report_id in created)
+        for row in _insert_batch(session, [r.row(now) for r in chunk]):
+            stored[row.report_id] = StoredReport(*row, created=True)
+        earlier = [r.report_id for r in chunk if r.report_id not in stored]
+        if earlier:
+            for row in session.execute(
+                select(*_STORED_COLUMNS).where(Report.report_id.in_(earlier))
+            ):
+                stored[row.report_id] = StoredReport(*row, created=False)
     out: list[StoredReport] = []
     seen: set[str] = set()
     for r in reports:
