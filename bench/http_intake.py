@@ -9,9 +9,11 @@ load with httpx. Reports are storm calls at real meters (id + location), each wi
 report id, so every one is stored write-ahead, answered by the engine and its outbox rows
 written. Counts and time are bounded; at the end the database is asked how many reports it
 holds, so only persisted reports are counted. The storm is staffed with mutual-aid crews
-(``--mutual-aid``, default 200 beside the bundled ten) so every fault gets a crew: the
-engine service cannot yet persist a work order that waits for a crew (409 "work order exists
-already" on the next step), and the bench measures intake, not that defect.
+(``--mutual-aid``, default 200 beside the bundled ten), as a utility staffs a storm evening,
+so every fault gets a crew and the figures stay comparable with earlier runs. With fewer
+crews (``--mutual-aid 0``) the surplus work orders wait for a crew and intake still
+succeeds: a waiting order is stored once, not again at the next step (the storm regression
+test in ``tests/api/test_intake.py``).
 
 Database: a fresh SQLite file, or with ``--postgres`` a throw-away schema on
 ``GRIDMEND_BENCH_POSTGRES_URL`` / ``GRIDMEND_TEST_POSTGRES_URL``.
