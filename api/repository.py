@@ -232,25 +232,29 @@ class OutboxRow:
     subscription_id: int | None = None
 
 
-def enqueue_many(session: Session, rows: Sequence[OutboxRow]) -> list[OutboxEvent]:
-    """Write many notifications in the caller's transaction with one flush (batch intake)."""
+def enqueue_many(session: Session, rows: Sequence[OutboxRow]) -> list[OutboxRow]:
+    """Write many notifications in the caller's transaction as one bulk INSERT (batch intake:
+    an ORM flush would send one INSERT … RETURNING per row). Returns the rows written."""
+    if not rows:
+        return []
     now = utcnow()
-    events = [
-        OutboxEvent(
-            event_id=row.event_id,
-            event_type=row.event_type,
-            payload=row.payload,
-            endpoint=row.endpoint,
-            subscription_id=row.subscription_id,
-            created_at=now,
-            available_at=now,
-            attempts=0,
-        )
-        for row in rows
-    ]
-    session.add_all(events)
-    session.flush()
-    return events
+    session.execute(
+        insert(OutboxEvent),
+        [
+            {
+                "event_id": row.event_id,
+                "event_type": row.event_type,
+                "payload": row.payload,
+                "endpoint": row.endpoint,
+                "subscription_id": row.subscription_id,
+                "created_at": now,
+                "available_at": now,
+                "attempts": 0,
+            }
+            for row in rows
+        ],
+    )
+    return list(rows)
 
 
 def enqueue_for_subscribers(

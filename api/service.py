@@ -596,16 +596,16 @@ class EngineService:
     def enqueue_notifications(self, session: Session, notes: Sequence[Notification]) -> int:
         """Write notifications to the outbox in the caller's transaction (the webhooks hook).
 
-        Every :class:`Notification` goes through
-        :func:`gridmend.api.webhooks.enqueue_notification` with its report's
+        The notifications someone will receive go in one batch through
+        :func:`gridmend.api.webhooks.enqueue_notifications` with their report's
         ``callback_url`` (if the customer gave one) and tracking link (known for reports
         taken since this process started): one row for the callback (``event_id`` = the
         notification's stable id) and one per subscription wanting its type. Replayed
         notifications add nothing. Returns the rows written.
         """
-        from gridmend.api.webhooks import enqueue_notification
+        from gridmend.api.webhooks import Outgoing, enqueue_notifications
 
-        written = 0
+        outgoing: list[Outgoing] = []
         wanted: dict[str, bool] = {}  # event type → has a subscriber (asked once per step)
         for note in notes:
             rid = note.report_id or ""
@@ -614,15 +614,9 @@ class EngineService:
                 wanted[kind] = bool(api_repo.subscriptions_for(session, kind))
             if not wanted[kind] and not self.callbacks.get(rid):
                 continue  # nobody to deliver to: no outbox row
-            written += len(
-                enqueue_notification(
-                    session,
-                    note,
-                    callback_url=self.callbacks.get(rid),
-                    tracking_url=self.tracking_urls.get(rid),
-                )
-            )
-        return written
+            outgoing.append(Outgoing(note, self.callbacks.get(rid), self.tracking_urls.get(rid)))
+        # One batch: three statements per step, not three per notification.
+        return len(enqueue_notifications(session, outgoing)) if outgoing else 0
 
     # ------------------------------------------------------------------ intake
     def take_reports(self, items: Sequence[Intake], base_url: str = "") -> list[IntakeResult]:

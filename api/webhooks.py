@@ -24,7 +24,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 from standardwebhooks import Webhook
 
-from gridmend.api.models import OutboxEvent
 from gridmend.api.repository import (
     OutboxRow,
     enqueue_many,
@@ -153,7 +152,7 @@ class Outgoing:
     tracking_url: str | None = None
 
 
-def enqueue_notifications(session: Session, outgoing: Sequence[Outgoing]) -> list[OutboxEvent]:
+def enqueue_notifications(session: Session, outgoing: Sequence[Outgoing]) -> list[OutboxRow]:
     """Write notifications to the outbox in the caller's transaction: per notification one
     row for its report's callback URL (id = the notification's stable id) and one per active
     subscription wanting its type (a derived stable id). Ids already stored are skipped, so
@@ -186,6 +185,6 @@ def enqueue_notification(
     *,
     callback_url: str | None = None,
     tracking_url: str | None = None,
-) -> list[OutboxEvent]:
+) -> list[OutboxRow]:
     """One notification to the outbox (see :func:`enqueue_notifications`)."""
     return enqueue_notifications(session, [Outgoing(notification, callback_url, tracking_url)])

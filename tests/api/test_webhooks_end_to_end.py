@@ -9,13 +9,15 @@ from dataclasses import replace
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from sqlalchemy import event, select
 
 from gridmend.api.app import create_app
 from gridmend.api.delivery import DeliveryWorker
+from gridmend.api.models import OutboxEvent
 from gridmend.api.ssrf import AllowList
 from gridmend.api.webhooks import WebhookSettings, new_secret
 from tests.api.conftest import T0, Clock, Desk, add_key, settings_for
-from tests.api.scenario import call, meters_under
+from tests.api.scenario import TRANSFORMER, call, meters_under
 from tests.api.webhook_support import Receiver, ReceiverServer
 
 LOOPBACK = AllowList.parse(["127.0.0.1/32"])
@@ -103,3 +105,35 @@ def test_the_api_process_delivers_in_the_background_while_it_serves(
     [(event_id, payload)] = customer_app.payloads.items()
     assert payload["type"] == "report.received" and payload["data"]["report_id"] == "c-1"
     assert customer_app.requests[0].verified and len(event_id) == 36
+
+
+def test_a_storm_batch_with_callbacks_writes_its_outbox_rows_in_a_few_statements(
+    desk: Desk,
+) -> None:
+    # Forty households of one street leave their app's callback URL: every progress update
+    # for them must reach the outbox, and writing them must not cost statements per update.
+    topology = desk.service.topology
+    below = topology.meters_below(topology.element_index(TRANSFORMER))[:40]
+    meters = [topology.grid.element_ids[int(m)] for m in below]
+    batch = [
+        call(f"cb-{k}", m, T0 + k, callback_url=f"https://hooks.example.com/app/cb-{k}")
+        for k, m in enumerate(meters)
+    ]
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:
+        if "outbox_events" in statement:
+            statements.append(statement)
+
+    event.listen(desk.service.db.engine, "before_cursor_execute", count)
+    try:
+        taken = desk.client.post(
+            "/v1/reports:batch", json={"reports": batch}, headers=desk.as_("dispatcher")
+        )
+    finally:
+        event.remove(desk.service.db.engine, "before_cursor_execute", count)
+    assert taken.status_code == 200, taken.text
+    with desk.service.db.unit_of_work() as session:
+        rows = session.scalars(select(OutboxEvent)).all()
+    assert {r.endpoint for r in rows} == {b["callback_url"] for b in batch}
+    assert len(statements) <= 4, statements
