@@ -6,8 +6,10 @@ Run: ``.venv/bin/python bench/http_intake.py [--quick] [--postgres]``
 The app (``create_app`` on the bundled Oberrhein grid, engine ticker off, intake limits
 lifted) is served by uvicorn in a separate process on 127.0.0.1; this process generates the
 load with httpx. Reports are storm calls at real meters (id + location), each with a unique
-report id, so every one is stored write-ahead, answered by the engine and its outbox rows
-written. Counts and time are bounded; at the end the database is asked how many reports it
+report id, so every one is stored write-ahead and answered by the engine; a share of the
+households (``--callback-share``, default 0.3) leave a webhook callback URL, so their
+progress notifications are written to the outbox in the same transaction (the count is
+printed). Counts and time are bounded; at the end the database is asked how many reports it
 holds, so only persisted reports are counted. The storm is staffed with mutual-aid crews
 (``--mutual-aid``, default 200 beside the bundled ten), as a utility staffs a storm evening,
 so every fault gets a crew and the figures stay comparable with earlier runs. With fewer
@@ -40,6 +42,7 @@ import numpy as np
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
+from gridmend.api.models import OutboxEvent
 from gridmend.api.repository import create_api_key, create_user
 from gridmend.db.migrate import upgrade
 from gridmend.db.session import Database
@@ -112,10 +115,16 @@ def wait_until_up(base: str, process: subprocess.Popen, limit_s: float = 120.0) 
 
 # ---------------------------------------------------------------------------------- load
 def storm_calls(
-    n: int, prefix: str, rng: np.random.Generator, outages: int = 60, per_outage: int = 40
+    n: int,
+    prefix: str,
+    rng: np.random.Generator,
+    outages: int = 60,
+    per_outage: int = 40,
+    callback_share: float = 0.0,
 ) -> list[dict[str, Any]]:
     """Calls from real Oberrhein meters (id and location), as a storm evening brings them:
-    ``outages`` dark neighbourhoods of ``per_outage`` meters each, every household calling."""
+    ``outages`` dark neighbourhoods of ``per_outage`` meters each, every household calling;
+    ``callback_share`` of them leave a webhook URL for their progress updates."""
     grid = load_grid("oberrhein")
     meters = grid.indices_of(Kind.METER)
     lon, lat = grid.lon[meters], grid.lat[meters]
@@ -125,7 +134,8 @@ def storm_calls(
     ]
     picked = [areas[i % outages][rng.integers(per_outage)] for i in range(n)]
     start = datetime.now(UTC) - timedelta(minutes=5)  # calls of the last few minutes
-    return [
+    hooks = rng.random(n) < callback_share
+    calls = [
         {
             "report_id": f"{prefix}-{i:07d}",
             "time": (start + timedelta(milliseconds=i)).isoformat(),
@@ -138,6 +148,10 @@ def storm_calls(
         }
         for i, m in enumerate(picked)
     ]
+    for call, hook in zip(calls, hooks.tolist(), strict=True):
+        if hook:
+            call["callback_url"] = f"https://hooks.example.com/gridmend/{call['report_id']}"
+    return calls
 
 
 @dataclass
@@ -211,11 +225,14 @@ def drop_schema(base_url: str, schema: str) -> None:
     admin.dispose()
 
 
-def stored_reports(url: str) -> int:
+def stored_counts(url: str) -> tuple[int, int]:
+    """Reports and outbox rows the database holds."""
     db = Database(url)
     try:
         with db.unit_of_work() as session:
-            return int(session.scalar(select(func.count()).select_from(Report)) or 0)
+            reports = session.scalar(select(func.count()).select_from(Report)) or 0
+            outbox = session.scalar(select(func.count()).select_from(OutboxEvent)) or 0
+            return int(reports), int(outbox)
     finally:
         db.dispose()
 
@@ -239,8 +256,8 @@ def measure(url: str, args: argparse.Namespace) -> dict[str, Run]:
     try:
         wait_until_up(base, server)
         rng = np.random.default_rng(7)
-        single_calls = storm_calls(args.single, "S", rng)
-        batch_calls = storm_calls(args.batched, "B", rng)
+        single_calls = storm_calls(args.single, "S", rng, callback_share=args.callback_share)
+        batch_calls = storm_calls(args.batched, "B", rng, callback_share=args.callback_share)
         batches = [
             {"reports": batch_calls[i : i + args.batch_size]}
             for i in range(0, len(batch_calls), args.batch_size)
@@ -274,7 +291,7 @@ def measure(url: str, args: argparse.Namespace) -> dict[str, Run]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
-    return {"single": single, "batch": batch, "stored": stored_reports(url)}  # type: ignore[dict-item]
+    return {"single": single, "batch": batch, "stored": stored_counts(url)}  # type: ignore[dict-item]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -289,6 +306,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-limit", type=float, default=60.0, help="seconds per phase")
     parser.add_argument(
         "--mutual-aid", type=int, default=200, help="extra crews beside the bundled ten"
+    )
+    parser.add_argument(
+        "--callback-share", type=float, default=0.3, help="share of callers leaving a webhook"
     )
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--crews", type=Path, help=argparse.SUPPRESS)
@@ -319,7 +339,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if schema and base_pg:
             drop_schema(base_pg, schema)
-    single, batch, stored = results["single"], results["batch"], results["stored"]
+    single, batch = results["single"], results["batch"]
+    stored, outbox = results["stored"]
     print(f"HTTP intake on {os.cpu_count()} cores, {backend}, uvicorn 1 worker, httpx on loopback")
     print(
         f"  single : {single.ok:>6} reports in {single.seconds:6.2f} s = "
@@ -335,7 +356,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  first {status}: {body}")
     ratio = batch.per_second / single.per_second if single.per_second else float("inf")
     print(f"  batch/single ratio: {ratio:.1f}x")
-    print(f"  persisted: {stored} reports in the database (answered: {single.ok + batch.ok})")
+    print(
+        f"  persisted: {stored} reports in the database (answered: {single.ok + batch.ok}), "
+        f"{outbox} webhook notifications in the outbox"
+    )
     verdict = "meets" if batch.per_second >= TARGET_BATCHED else "MISSES"
     print(f"  target >= {TARGET_BATCHED:.0f} reports/s batched: {verdict}")
     return 0 if stored >= single.ok + batch.ok else 1
