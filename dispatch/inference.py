@@ -137,9 +137,8 @@ class OutageEngine:
         self._stray_below: dict[int, set[int]] = {}
         self._dormant: dict[int, Fault] = {}
         self._restored_at: dict[int, float] = {}
-        self._live_since: dict[
-            int, float
-        ] = {}  # candidate → last time restore evidence proved it live
+        # Candidate → last time restore evidence proved it live.
+        self._live_since: dict[int, float] = {}
         # Restored root → (restoration time, callers presumed restored without proof).
         self._presumed: dict[int, tuple[float, list[tuple[int, _Out]]]] = {}
         self._customer_side: dict[int, list[str]] = {}  # households judged customer-side
