@@ -34,6 +34,7 @@ from gridmend.db.dialects import insert_for
 from gridmend.db.errors import Conflict, DomainError, NotFound
 from gridmend.db.types import utcnow
 from gridmend.dispatch.models import Report
+from gridmend.dispatch.repository import report_pks
 
 #: API keys look like ``gm_<prefix>_<secret>``; the prefix finds the row, the digest checks it.
 API_KEY_PREFIX = "gm"
@@ -608,13 +609,7 @@ def create_tracking_tokens(
     ids = list(dict.fromkeys(report_ids))
     if not ids:
         return {}
-    pks: dict[str, int] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        rows = session.execute(
-            select(Report.report_id, Report.id).where(Report.report_id.in_(chunk))
-        )
-        pks.update({report_id: pk for report_id, pk in rows})
+    pks = report_pks(session, ids)
     missing = [r for r in ids if r not in pks]
     if missing:
         raise NotFound(f"no report(s) {', '.join(map(repr, missing[:10]))}")

@@ -434,68 +434,42 @@ def add_fault_members(
     session: Session, fault_id: str, report_ids: Iterable[str], at: datetime | None = None
 ) -> int:
     """Roll reports into a fault (idempotent); returns how many were new members."""
-    if session.get(Fault, fault_id) is None:
-        raise UnknownFault(f"no fault {fault_id!r}")
-    ids = list(dict.fromkeys(report_ids))
-    if not ids:
-        return 0
-    pks = dict(
-        session.execute(select(Report.report_id, Report.id).where(Report.report_id.in_(ids))).all()
-    )
-    missing = [r for r in ids if r not in pks]
-    if missing:
-        raise UnknownReport(f"no report(s) {', '.join(map(repr, missing[:10]))}")
-    at = at or utcnow()
-    rows = [{"fault_id": fault_id, "report_pk": pks[r], "added_at": at} for r in ids]
-    # One statement with the rows as parameters (executemany): compiled once and cached,
-    # whatever the batch size, instead of a new multi-row VALUES text per call.
-    result = session.execute(
-        insert_for(session, FaultMember)
-        .on_conflict_do_nothing(index_elements=["fault_id", "report_pk"])
-        .returning(FaultMember.report_pk),
-        rows,
-    )
-    added = len(result.all())
-    session.execute(
-        update(Report)
-        .where(Report.id.in_(pks.values()))
-        .values(fault_id=fault_id)
-        .execution_options(synchronize_session=False)
-    )
-    return added
+    return add_fault_members_many(session, [(fault_id, list(report_ids))], at)
 
 
 def add_fault_members_many(
     session: Session, members: Sequence[tuple[str, Sequence[str]]], at: datetime | None = None
-) -> None:
+) -> int:
     """Batch form of :func:`add_fault_members` for one engine step: ``(fault_id,
     report_ids)`` pairs, applied in order (a report named twice ends up with the last
     fault's id, as repeated single calls would leave it), in four statements (per 500 ids)
     whatever the number of faults: faults checked, report keys looked up, members inserted
-    (idempotent, executemany) and the reports' ``fault_id`` set (executemany by key)."""
+    (idempotent, executemany) and the reports' ``fault_id`` set (executemany by key).
+    Returns how many were new members."""
     pairs = [(fault_id, rid) for fault_id, ids in members for rid in dict.fromkeys(ids)]
-    if not pairs:
-        return
-    fault_ids = list(dict.fromkeys(fault_id for fault_id, _ in pairs))
+    fault_ids = list(dict.fromkeys(fault_id for fault_id, _ in members))
     missing_faults = set(fault_ids) - _existing_ids(session, Fault.id, fault_ids)
     if missing_faults:
         raise UnknownFault(f"no fault {sorted(missing_faults)[0]!r}")
+    if not pairs:
+        return 0
     pks = report_pks(session, [rid for _, rid in pairs])
     missing = list(dict.fromkeys(rid for _, rid in pairs if rid not in pks))
     if missing:
         raise UnknownReport(f"no report(s) {', '.join(map(repr, missing[:10]))}")
     at = at or utcnow()
-    session.execute(
-        insert_for(session, FaultMember).on_conflict_do_nothing(
-            index_elements=["fault_id", "report_pk"]
-        ),
+    added = session.execute(
+        insert_for(session, FaultMember)
+        .on_conflict_do_nothing(index_elements=["fault_id", "report_pk"])
+        .returning(FaultMember.report_pk),
         [{"fault_id": fault_id, "report_pk": pks[rid], "added_at": at} for fault_id, rid in pairs],
-    )
+    ).all()
     last_fault = {pks[rid]: fault_id for fault_id, rid in pairs}  # later pairs win
     session.connection().execute(
         _SET_REPORT_FAULT,
         [{"b_pk": pk, "b_fault": fault_id} for pk, fault_id in last_fault.items()],
     )
+    return len(added)
 
 
 _SET_REPORT_FAULT = (
